@@ -1,0 +1,11 @@
+//! sluice control: configuration, the daemon that runs the dataplane, stats output and
+//! the tools around it (pcap generator, embedded demo). The `sluice` binary is a thin
+//! clap front end over this library.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod demo;
+pub mod pcapgen;
+pub mod plan;
+pub mod run;
+pub mod stats;

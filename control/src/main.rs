@@ -1,0 +1,170 @@
+//! `sluice`: the daemon and its tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use sluice_control::config::{Config, ConfigError};
+use sluice_control::pcapgen::{self, TrafficSpec};
+use sluice_control::plan::Plan;
+use sluice_control::run::{self, RunOptions};
+use sluice_control::{demo, stats};
+
+#[derive(Parser, Debug)]
+#[command(name = "sluice", version, about = "Kernel-bypass virtual switch/router on DPDK")]
+struct Cli {
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, global = true, default_value = "info", env = "SLUICE_LOG")]
+    log: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the switch (with no --config: the embedded pcap-replay demo).
+    Run {
+        /// YAML configuration (docs/config.md).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Stop by itself after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Write the final counters as JSON to this file.
+        #[arg(long)]
+        stats_json: Option<PathBuf>,
+        /// Seconds between live rate lines (overrides stats.interval_s; 0 = off).
+        #[arg(long)]
+        interval: Option<f64>,
+    },
+    /// Validate a configuration and print what it would open, without starting anything.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print the embedded default configuration.
+    DefaultConfig,
+    /// Generate a pcap of IPv4/UDP test traffic.
+    GenPcap {
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Distinct flows (5-tuples).
+        #[arg(long, default_value_t = 1024)]
+        flows: u32,
+        /// Frames in the file.
+        #[arg(long, default_value_t = 1024)]
+        count: u32,
+        /// Frame length without FCS (60 = 64 bytes on the wire).
+        #[arg(long, default_value_t = 60)]
+        size: usize,
+        /// 802.1Q VLAN id to tag frames with.
+        #[arg(long)]
+        vlan: Option<u16>,
+        #[arg(long, default_value = "02:00:00:00:00:02")]
+        dst_mac: String,
+        #[arg(long, default_value = "02:00:00:00:00:01")]
+        src_mac: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+
+    match cli.cmd {
+        Cmd::Run { config, duration, stats_json, interval } => {
+            let demo_dir = config.is_none().then(demo::workdir);
+            let cfg = match &config {
+                Some(path) => match Config::load(path) {
+                    Ok(c) => c,
+                    Err(e) => return config_error(&e),
+                },
+                None => {
+                    let dir = demo_dir.as_ref().expect("demo dir set when no config");
+                    eprintln!("sluice: no --config given: running the embedded default (pcap replay -> L2 bridge -> null); Ctrl-C stops");
+                    match demo::prepare(dir) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            eprintln!("sluice: {e}");
+                            return ExitCode::from(1);
+                        }
+                    }
+                }
+            };
+            let interval_s = interval.unwrap_or(cfg.stats.interval_s as f64);
+            let opts = RunOptions {
+                duration: match duration.map(Duration::try_from_secs_f64) {
+                    Some(Ok(d)) => Some(d),
+                    Some(Err(_)) => return config_error(&ConfigError::new("--duration", "must be a positive number of seconds")),
+                    None => None,
+                },
+                stats_json,
+                interval: (interval_s > 0.0).then(|| Duration::from_secs_f64(interval_s)),
+            };
+            let result = run::run(&cfg, &opts, started);
+            if let Some(dir) = demo_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            match result {
+                Ok(report) => {
+                    print!("{}", stats::summary(&report));
+                    if report.mempool.in_use_after_stop != 0 {
+                        eprintln!("sluice: {} mbufs leaked", report.mempool.in_use_after_stop);
+                        return ExitCode::from(3);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => match e.downcast_ref::<ConfigError>() {
+                    Some(ce) => config_error(ce),
+                    None => {
+                        eprintln!("sluice: {e}");
+                        ExitCode::from(1)
+                    }
+                },
+            }
+        }
+        Cmd::Check { config } => match Config::load(&config).and_then(|c| Plan::new(&c)) {
+            Ok(plan) => {
+                println!("configuration OK");
+                println!("  EAL: {}", plan.eal_args.join(" "));
+                println!("  mempool: {} mbufs of {} bytes", plan.mbufs, plan.data_room);
+                for p in &plan.ports {
+                    println!("  port {} ({}): {} rx / {} tx queues", p.name, p.device, p.rx_queues, p.tx_queues);
+                }
+                for (i, w) in plan.workers.iter().enumerate() {
+                    println!("  worker {i} on cpu {}: polls {:?}", w.core, w.rx);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Cmd::DefaultConfig => {
+            print!("{}", demo::config_text(&demo::workdir().join("udp-1k-flows.pcap")));
+            ExitCode::SUCCESS
+        }
+        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac } => {
+            let (Ok(dst_mac), Ok(src_mac)) = (dst_mac.parse(), src_mac.parse()) else {
+                return config_error(&ConfigError::new("--dst-mac/--src-mac", "not a MAC address"));
+            };
+            if flows == 0 || count == 0 || !(42..=9000).contains(&size) {
+                return config_error(&ConfigError::new("--flows/--count/--size", "flows and count > 0, size 42..9000"));
+            }
+            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, ..Default::default() };
+            match pcapgen::generate(&output, &spec) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sluice: {}: {e}", output.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("sluice: config error: {e}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,189 @@
+//! Counters as reports: the live rate line, the final summary and `--stats-json`.
+//!
+//! Control only reads the workers' single-writer counters (see
+//! `sluice_dataplane::worker::stats`); it never writes them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sluice_dataplane::worker::WorkerStats;
+use sluice_dataplane::DropReason;
+
+/// Drop counts by reason name (only non-zero reasons).
+pub type Drops = BTreeMap<&'static str, u64>;
+
+fn drops_of(w: &WorkerStats) -> Drops {
+    DropReason::ALL
+        .iter()
+        .filter_map(|r| match w.drops[*r as usize].get() {
+            0 => None,
+            n => Some((r.name(), n)),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct WorkerReport {
+    pub id: usize,
+    pub core: usize,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub drops: Drops,
+    pub mac_learned: u64,
+    pub mac_moved: u64,
+    pub mac_aged: u64,
+    pub fdb_full: u64,
+    pub fdb_entries: u64,
+    pub flooded: u64,
+    pub learn_overflow: u64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    /// Busy cycles per received packet.
+    pub cycles_per_packet: f64,
+}
+
+/// The device's own counters (rte_eth_stats).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct EthdevReport {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct PortReport {
+    pub name: String,
+    pub device: String,
+    pub driver: String,
+    /// Packets the workers received from / handed to the port.
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub ethdev: EthdevReport,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct MempoolReport {
+    pub capacity: u32,
+    /// Mbufs still out of the pool after every worker stopped and every port closed:
+    /// anything but 0 is a leak.
+    pub in_use_after_stop: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct Totals {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub drops_total: u64,
+    pub drops: Drops,
+}
+
+/// The whole final report (`--stats-json`).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct Report {
+    pub version: &'static str,
+    /// From process start until every worker was polling.
+    pub startup_ms: f64,
+    /// From the workers' start until stop.
+    pub duration_s: f64,
+    pub totals: Totals,
+    pub workers: Vec<WorkerReport>,
+    pub ports: Vec<PortReport>,
+    pub mempool: MempoolReport,
+}
+
+/// Summarises one worker's counters.
+pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
+    let rx = w.rx_packets.get();
+    let busy = w.busy_cycles.get();
+    WorkerReport {
+        id,
+        core,
+        rx_packets: rx,
+        tx_packets: w.tx_packets.get(),
+        drops: drops_of(w),
+        mac_learned: w.mac_learned.get(),
+        mac_moved: w.mac_moved.get(),
+        mac_aged: w.mac_aged.get(),
+        fdb_full: w.fdb_full.get(),
+        fdb_entries: w.fdb_entries.get(),
+        flooded: w.flooded.get(),
+        learn_overflow: w.learn_overflow.get(),
+        busy_cycles: busy,
+        idle_cycles: w.idle_cycles.get(),
+        cycles_per_packet: if rx == 0 { 0.0 } else { busy as f64 / rx as f64 },
+    }
+}
+
+/// Sums workers into totals.
+pub fn totals(workers: &[WorkerReport]) -> Totals {
+    let mut t = Totals::default();
+    for w in workers {
+        t.rx_packets += w.rx_packets;
+        t.tx_packets += w.tx_packets;
+        for (k, v) in &w.drops {
+            *t.drops.entry(k).or_default() += v;
+            t.drops_total += v;
+        }
+    }
+    t
+}
+
+/// Rates between two samples of (rx, tx, drops) totals `dt` seconds apart.
+pub fn rate_line(prev: (u64, u64, u64), now: (u64, u64, u64), dt: f64) -> String {
+    let mpps = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / dt / 1e6;
+    format!(
+        "rx {:8.3} Mpps  tx {:8.3} Mpps  drop {:8.3} Mpps  (total rx {} tx {} drop {})",
+        mpps(prev.0, now.0),
+        mpps(prev.1, now.1),
+        mpps(prev.2, now.2),
+        now.0,
+        now.1,
+        now.2
+    )
+}
+
+/// A human summary of the final report.
+pub fn summary(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "sluice stopped after {:.2} s (startup {:.0} ms)", r.duration_s, r.startup_ms);
+    let _ = writeln!(
+        s,
+        "  total: rx {} tx {} dropped {} ({:.3} Mpps rx average)",
+        r.totals.rx_packets,
+        r.totals.tx_packets,
+        r.totals.drops_total,
+        if r.duration_s > 0.0 { r.totals.rx_packets as f64 / r.duration_s / 1e6 } else { 0.0 }
+    );
+    for (k, v) in &r.totals.drops {
+        let _ = writeln!(s, "    drop {k:<18} {v}");
+    }
+    for w in &r.workers {
+        let _ = writeln!(
+            s,
+            "  worker {} (cpu {}): rx {} tx {} drops {} learned {} flooded {} cycles/pkt {:.1}",
+            w.id,
+            w.core,
+            w.rx_packets,
+            w.tx_packets,
+            w.drops.values().sum::<u64>(),
+            w.mac_learned,
+            w.flooded,
+            w.cycles_per_packet
+        );
+    }
+    for p in &r.ports {
+        let _ = writeln!(
+            s,
+            "  port {} ({}): rx {} tx {} | device ipackets {} opackets {} imissed {} oerrors {}",
+            p.name, p.driver, p.rx_packets, p.tx_packets, p.ethdev.ipackets, p.ethdev.opackets, p.ethdev.imissed, p.ethdev.oerrors
+        );
+    }
+    let _ = writeln!(s, "  mempool: {} mbufs, {} in use after stop", r.mempool.capacity, r.mempool.in_use_after_stop);
+    s
+}

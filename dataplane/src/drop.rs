@@ -1,0 +1,80 @@
+//! Every reason the dataplane drops a packet: one declared list, one counter each.
+//!
+//! A dropped packet is always counted under exactly one reason. The names are stable:
+//! they appear in `--stats-json`, the CLI and metrics.
+
+macro_rules! drop_reasons {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal, $desc:literal;)*) => {
+        /// Why a packet was dropped.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order (the index is `reason as usize`).
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            /// Number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Stable snake_case name used in stats output.
+            pub const fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name,)* }
+            }
+
+            /// One line for operators.
+            pub const fn description(self) -> &'static str {
+                match self { $(DropReason::$variant => $desc,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header (14 bytes).
+    Runt => "runt", "frame shorter than an Ethernet header";
+    /// An 802.1Q/802.1ad tag announced but cut short.
+    TruncatedVlan => "truncated_vlan", "VLAN tag announced but frame ends inside it";
+    /// Longer than the ingress port's MTU plus L2 header allows.
+    Oversize => "oversize", "frame longer than the port MTU allows";
+    /// Spread over several mbuf segments (jumbo without a large enough mbuf).
+    ChainedMbuf => "chained_mbuf", "multi-segment buffer (raise mempool data_room)";
+    /// Source MAC is multicast, broadcast or all-zero.
+    InvalidSrcMac => "invalid_src_mac", "source MAC is multicast or zero";
+    /// A tagged frame whose VLAN the port does not carry (access port or trunk allow-list).
+    VlanNotAllowed => "vlan_not_allowed", "VLAN not allowed on the ingress port";
+    /// An untagged frame on a trunk port that has no native VLAN.
+    UntaggedOnTrunk => "untagged_on_trunk", "untagged frame on a trunk without native VLAN";
+    /// The destination is behind the ingress port itself (no hairpin).
+    Hairpin => "hairpin", "destination is on the ingress port";
+    /// Flooded, but the domain has no other port.
+    NoOutput => "no_output", "no other port in the bridge domain";
+    /// The ingress port is not attached to any bridge.
+    NotBridged => "not_bridged", "ingress port belongs to no bridge";
+    /// No mbuf left to copy a flooded frame.
+    CopyFailed => "copy_failed", "mempool empty while copying a flooded frame";
+    /// No headroom to push a VLAN tag.
+    NoHeadroom => "no_headroom", "no headroom to push a VLAN tag";
+    /// The transmit queue was full.
+    TxFull => "tx_full", "transmit queue full";
+    /// The egress port is being removed or is down.
+    PortDown => "port_down", "egress port not running";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_indexed_in_order() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(!r.description().is_empty());
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+}

@@ -1,0 +1,23 @@
+//! sluice dataplane.
+//!
+//! Everything here except [`dpdk`] is plain safe Rust that sees packets through the
+//! [`packet::PacketBuf`] trait, so it is unit-tested, fuzzed and benchmarked without DPDK.
+//! [`dpdk`] is the one module (with the `sluice-ffi` crate) allowed to use `unsafe`.
+//!
+//! Layout (see shared/DESIGN.md): `wire` zero-copy header views, `packet` buffers and
+//! metadata, `l2` bridge tables and the MAC learning table, `pipeline` the burst stages,
+//! `worker` the polling loop and its counters, `tables` the immutable snapshot that the
+//! control thread publishes to the workers.
+#![deny(unsafe_code)]
+
+pub mod drop;
+#[allow(unsafe_code)]
+pub mod dpdk;
+pub mod l2;
+pub mod packet;
+pub mod pipeline;
+pub mod tables;
+pub mod wire;
+pub mod worker;
+
+pub use drop::DropReason;

@@ -1,0 +1,145 @@
+//! The burst pipeline: runs a received burst through the stages and hands each packet
+//! to an [`Egress`] (transmit on a port, or drop with a reason).
+//!
+//! Today the pipeline is the L2 learning switch. Later stages (decap, flow cache, policy,
+//! NAT, routing, encap) slot in between classification and egress. The pipeline is
+//! generic over the buffer type and the egress, so it runs in unit tests and criterion
+//! benches on [`crate::packet::HeapBuf`] exactly as it runs on DPDK mbufs in a worker.
+
+use crate::l2::stage::L2Counters;
+use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent};
+use crate::packet::PacketBuf;
+use crate::tables::{PortIdx, Tables};
+use crate::DropReason;
+
+/// Where the pipeline puts packets. Implemented by the worker's tx buffers, and by
+/// collectors in tests.
+pub trait Egress<B: PacketBuf> {
+    /// A deep copy of `pkt` for one more output (flooding). `None`: no buffer left.
+    fn copy(&mut self, pkt: &B) -> Option<B>;
+    /// Queues `pkt` for transmission on `port`. Takes ownership; never blocks.
+    fn send(&mut self, port: PortIdx, pkt: B);
+    /// Drops `pkt`, counting `reason`.
+    fn discard(&mut self, pkt: B, reason: DropReason);
+    /// Counts a drop of a packet that never became a buffer (a flood copy that could
+    /// not be made).
+    fn count_drop(&mut self, reason: DropReason);
+}
+
+/// Per-worker pipeline state: the MAC table and the epoch it was seeded for.
+#[derive(Debug)]
+pub struct Pipeline {
+    fdb: Fdb,
+    epoch: u64,
+    /// Learning events so far (owned by this worker; published by the worker loop).
+    pub l2: L2Counters,
+}
+
+impl Pipeline {
+    /// State for `tables`, allocated once at full size.
+    pub fn new(tables: &Tables) -> Self {
+        let mut fdb = Fdb::with_capacity(Fdb::capacity_for(&tables.l2));
+        fdb.reseed(&tables.l2);
+        Pipeline { fdb, epoch: tables.epoch, l2: L2Counters::default() }
+    }
+
+    /// Adopts a newly published snapshot. Cheap when the epoch has not changed.
+    #[inline]
+    pub fn sync(&mut self, tables: &Tables) {
+        if tables.epoch != self.epoch {
+            self.fdb.reseed(&tables.l2);
+            self.epoch = tables.epoch;
+        }
+    }
+
+    /// The learning table (for inspection and aging).
+    pub fn fdb(&self) -> &Fdb {
+        &self.fdb
+    }
+
+    /// Ages the learning table; call about once a second.
+    pub fn age(&mut self, now_ms: u64) -> usize {
+        self.fdb.age(now_ms)
+    }
+
+    /// Applies a MAC another worker learned.
+    pub fn apply_learn(&mut self, tables: &Tables, ev: LearnEvent, now_ms: u64) {
+        let Some(dom) = tables.l2.domains.get(ev.domain as usize) else { return };
+        if self.fdb.learn(dom.bridge, ev.domain, ev.mac, ev.port, now_ms) == FdbEvent::Full {
+            self.l2.fdb_full += 1;
+        }
+    }
+
+    /// Runs one received burst from `in_port` through the pipeline.
+    ///
+    /// `tables` must be the snapshot last passed to [`sync`](Self::sync).
+    #[inline]
+    pub fn process<B, E, I>(
+        &mut self,
+        tables: &Tables,
+        in_port: PortIdx,
+        pkts: I,
+        now_ms: u64,
+        egress: &mut E,
+        on_learn: &mut impl FnMut(LearnEvent),
+    ) where
+        B: PacketBuf,
+        E: Egress<B>,
+        I: IntoIterator<Item = B>,
+    {
+        let max_frame_len = match tables.ports.get(in_port as usize) {
+            Some(p) => p.max_frame_len,
+            None => 0,
+        };
+        for mut pkt in pkts {
+            let d = classify(&tables.l2, &mut self.fdb, in_port, max_frame_len, pkt.data(), now_ms, &mut self.l2, on_learn);
+            match d.out {
+                L2Out::Drop(reason) => egress.discard(pkt, reason),
+                L2Out::Unicast(port) => {
+                    let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
+                        egress.discard(pkt, DropReason::NotBridged);
+                        continue;
+                    };
+                    let tagged = dom.members.iter().find(|m| m.port == port).map(|m| m.tagged);
+                    match tagged {
+                        // The MAC was learned on a port that has since left the domain.
+                        None => egress.discard(pkt, DropReason::NoOutput),
+                        Some(tagged) => match egress_vlan(&mut pkt, d.ingress_tagged, tagged, dom.vid) {
+                            Ok(()) => egress.send(port, pkt),
+                            Err(r) => egress.discard(pkt, r),
+                        },
+                    }
+                }
+                L2Out::Flood => {
+                    let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
+                        egress.discard(pkt, DropReason::NotBridged);
+                        continue;
+                    };
+                    let mut outs = dom.members.iter().filter(|m| m.port != in_port);
+                    let Some(mut cur) = outs.next() else {
+                        egress.discard(pkt, DropReason::NoOutput);
+                        continue;
+                    };
+                    // Every output but the last gets a copy; the last takes the original.
+                    for next in outs {
+                        match egress.copy(&pkt) {
+                            Some(mut c) => match egress_vlan(&mut c, d.ingress_tagged, cur.tagged, dom.vid) {
+                                Ok(()) => egress.send(cur.port, c),
+                                Err(r) => egress.discard(c, r),
+                            },
+                            None => egress.count_drop(DropReason::CopyFailed),
+                        }
+                        cur = next;
+                    }
+                    match egress_vlan(&mut pkt, d.ingress_tagged, cur.tagged, dom.vid) {
+                        Ok(()) => egress.send(cur.port, pkt),
+                        Err(r) => egress.discard(pkt, r),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! The polling worker: one pinned thread that owns its rx queues, one tx queue on every
+//! port, its pipeline state and its counters, and runs each burst to completion.
+//!
+//! Loop (DPDK l3fwd style): load the published tables, apply MACs learned by peers,
+//! then for each owned rx queue: rx burst → pipeline → per-port tx buffers, flushed at
+//! the end of the burst. A full tx queue drops and counts (`tx_full`); nothing blocks.
+//! On stop: flush what is buffered, free every mbuf it holds, unregister from DPDK.
+
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxQueue};
+use crate::l2::LearnEvent;
+use crate::pipeline::{Egress, Pipeline};
+use crate::tables::{PortIdx, TablesHandle};
+use crate::DropReason;
+pub use stats::{Counter, WorkerStats};
+
+/// Packets per rx burst.
+pub const RX_BURST: usize = 32;
+/// Packets buffered per output port before a forced flush.
+pub const TX_BUFFER: usize = 64;
+/// Learn events a worker's inbox holds.
+pub const LEARN_INBOX: usize = 4096;
+/// How often a worker ages its MAC table.
+const AGING_INTERVAL_MS: u64 = 1000;
+
+/// What one worker owns.
+#[derive(Debug)]
+pub struct WorkerSpec {
+    /// Worker index (also its tx queue number on every port).
+    pub id: usize,
+    /// CPU to pin to; `None` leaves the thread unpinned.
+    pub core: Option<usize>,
+    /// Rx queues this worker polls, with the port they belong to.
+    pub rx: Vec<(PortIdx, RxQueue)>,
+    /// This worker's tx queue on each port, by `PortIdx`.
+    pub tx: Vec<TxQueue>,
+}
+
+/// State shared by all workers and the control thread.
+#[derive(Debug)]
+pub struct Shared {
+    pub tables: Arc<TablesHandle>,
+    pub running: AtomicBool,
+    pub pool: Mempool,
+    /// One learn-event inbox per worker.
+    pub inboxes: Box<[ArrayQueue<LearnEvent>]>,
+    /// One counter block per worker.
+    pub stats: Box<[CachePadded<WorkerStats>]>,
+}
+
+impl Shared {
+    pub fn new(tables: Arc<TablesHandle>, pool: Mempool, n_workers: usize, n_ports: usize) -> Self {
+        Shared {
+            tables,
+            running: AtomicBool::new(true),
+            pool,
+            inboxes: (0..n_workers).map(|_| ArrayQueue::new(LEARN_INBOX)).collect(),
+            stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(n_ports))).collect(),
+        }
+    }
+
+    /// Asks every worker to stop after its current burst.
+    pub fn stop(&self) {
+        self.running.store(false, Ordering::Release);
+    }
+}
+
+/// The worker's tx side: a buffer per output port.
+struct TxSide<'a> {
+    bufs: &'a mut [Burst<TX_BUFFER>],
+    queues: &'a [TxQueue],
+    pool: &'a Mempool,
+    stats: &'a WorkerStats,
+}
+
+impl TxSide<'_> {
+    /// Sends what `port`'s buffer holds; what the queue does not take is dropped.
+    #[inline]
+    fn flush(&mut self, port: usize) {
+        let (Some(buf), Some(q)) = (self.bufs.get_mut(port), self.queues.get(port)) else { return };
+        if buf.is_empty() {
+            return;
+        }
+        let sent = q.tx_burst(buf);
+        if sent > 0 {
+            self.stats.tx_packets.add(sent as u64);
+            self.stats.ports[port].tx_packets.add(sent as u64);
+        }
+        let unsent = buf.len();
+        if unsent > 0 {
+            self.stats.drops[DropReason::TxFull as usize].add(unsent as u64);
+            buf.clear();
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for p in 0..self.bufs.len() {
+            self.flush(p);
+        }
+    }
+}
+
+impl Egress<Mbuf> for TxSide<'_> {
+    #[inline]
+    fn copy(&mut self, pkt: &Mbuf) -> Option<Mbuf> {
+        pkt.copy(self.pool)
+    }
+
+    #[inline]
+    fn send(&mut self, port: PortIdx, pkt: Mbuf) {
+        let p = port as usize;
+        let Some(buf) = self.bufs.get_mut(p) else {
+            self.stats.drop_one(DropReason::PortDown);
+            return;
+        };
+        if buf.is_full() {
+            self.flush(p);
+        }
+        if let Some(buf) = self.bufs.get_mut(p) {
+            if let Err(m) = buf.push(pkt) {
+                drop(m);
+                self.stats.drop_one(DropReason::TxFull);
+            }
+        }
+    }
+
+    #[inline]
+    fn discard(&mut self, pkt: Mbuf, reason: DropReason) {
+        drop(pkt);
+        self.stats.drop_one(reason);
+    }
+
+    #[inline]
+    fn count_drop(&mut self, reason: DropReason) {
+        self.stats.drop_one(reason);
+    }
+}
+
+/// Runs a worker until `shared.running` turns false. Call on the worker's own thread.
+pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
+    if let Some(core) = spec.core {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+            tracing::warn!(worker = spec.id, core, "could not pin worker thread");
+        }
+    }
+    let lcore = dpdk::register_thread()?;
+    tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = spec.rx.len(), "worker started");
+    let stats: &WorkerStats = &shared.stats[spec.id];
+    let mut tables = shared.tables.load_full();
+    let mut pipeline = Pipeline::new(&tables);
+    let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..spec.tx.len()).map(|_| Burst::new()).collect();
+    let mut rx_burst: Burst<RX_BURST> = Burst::new();
+    let start = Instant::now();
+    let mut next_aging_ms = AGING_INTERVAL_MS;
+    let inbox = &shared.inboxes[spec.id];
+    let peers: Vec<&ArrayQueue<LearnEvent>> =
+        shared.inboxes.iter().enumerate().filter(|(i, _)| *i != spec.id).map(|(_, q)| q).collect();
+    let mut l2_seen = pipeline.l2;
+    let mut loop_start = dpdk::tsc();
+
+    while shared.running.load(Ordering::Relaxed) {
+        // One pointer comparison per loop; a new snapshot re-seeds per-worker state.
+        let current = shared.tables.load();
+        if current.epoch != tables.epoch {
+            tables = arc_swap::Guard::into_inner(current);
+            pipeline.sync(&tables);
+            tx_bufs.resize_with(spec.tx.len(), Burst::new);
+        }
+        let now_ms = start.elapsed().as_millis() as u64;
+        while let Some(ev) = inbox.pop() {
+            pipeline.apply_learn(&tables, ev, now_ms);
+        }
+
+        let mut got = 0usize;
+        for &(port, rxq) in &spec.rx {
+            let n = rxq.rx_burst(&mut rx_burst);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            stats.rx_packets.add(n as u64);
+            stats.ports[port as usize].rx_packets.add(n as u64);
+            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+            let pkts = rx_burst.drain().filter_map(|m| {
+                if m.is_contiguous() {
+                    Some(m)
+                } else {
+                    stats.drop_one(DropReason::ChainedMbuf);
+                    None
+                }
+            });
+            pipeline.process(&tables, port, pkts, now_ms, &mut tx, &mut |ev| {
+                for q in &peers {
+                    if q.push(ev).is_err() {
+                        stats.learn_overflow.add(1);
+                    }
+                }
+            });
+            tx.flush_all();
+        }
+
+        if now_ms >= next_aging_ms {
+            next_aging_ms = now_ms + AGING_INTERVAL_MS;
+            let aged = pipeline.age(now_ms);
+            stats.mac_aged.add(aged as u64);
+            stats.fdb_entries.set(pipeline.fdb().len() as u64);
+        }
+        if pipeline.l2 != l2_seen {
+            let l2 = pipeline.l2;
+            stats.mac_learned.add(l2.learned - l2_seen.learned);
+            stats.mac_moved.add(l2.moved - l2_seen.moved);
+            stats.fdb_full.add(l2.fdb_full - l2_seen.fdb_full);
+            stats.flooded.add(l2.flooded - l2_seen.flooded);
+            stats.fdb_entries.set(pipeline.fdb().len() as u64);
+            l2_seen = l2;
+        }
+        let now_tsc = dpdk::tsc();
+        let spent = now_tsc.wrapping_sub(loop_start);
+        loop_start = now_tsc;
+        if got > 0 {
+            stats.busy_cycles.add(spent);
+        } else {
+            stats.idle_cycles.add(spent);
+        }
+        stats.loops.add(1);
+    }
+
+    // Drain: send what is buffered, then free everything this worker still holds.
+    let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+    tx.flush_all();
+    rx_burst.clear();
+    drop(tx_bufs);
+    dpdk::unregister_thread();
+    tracing::info!(worker = spec.id, "worker stopped");
+    Ok(())
+}
