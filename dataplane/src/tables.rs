@@ -5,6 +5,7 @@
 //! loop iteration and compares `epoch` to notice a change (it then re-seeds its own
 //! per-worker state, such as static MAC entries). No lock is taken on either side.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -35,27 +36,59 @@ pub struct Tables {
 }
 
 /// The shared slot that holds the current [`Tables`] (RCU by `arc-swap`).
+///
+/// Workers hold an `Arc` of the snapshot they use and poll [`epoch`](Self::epoch) (one
+/// relaxed-cost load) once per loop; only when it moved do they load the new snapshot.
+/// Publishing is for one writer (the control thread) at a time.
 #[derive(Debug)]
-pub struct TablesHandle(ArcSwap<Tables>);
+pub struct TablesHandle {
+    slot: ArcSwap<Tables>,
+    epoch: AtomicU64,
+}
 
 impl TablesHandle {
     pub fn new(t: Tables) -> Self {
-        TablesHandle(ArcSwap::from_pointee(t))
+        let epoch = AtomicU64::new(t.epoch);
+        TablesHandle { slot: ArcSwap::from_pointee(t), epoch }
     }
-    /// The current snapshot. Cheap; call once per burst.
+    /// The epoch of the newest published snapshot.
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+    /// The current snapshot.
     #[inline]
     pub fn load(&self) -> arc_swap::Guard<Arc<Tables>> {
-        self.0.load()
+        self.slot.load()
     }
     /// The current snapshot as an owned `Arc` (for holding across bursts).
     pub fn load_full(&self) -> Arc<Tables> {
-        self.0.load_full()
+        self.slot.load_full()
     }
-    /// Publishes `t`, giving it the next epoch. Workers see it on their next burst.
+    /// Publishes `t`, giving it the next epoch. Workers see it on their next loop.
     pub fn publish(&self, mut t: Tables) -> u64 {
-        let epoch = self.0.load().epoch + 1;
+        let epoch = self.slot.load().epoch + 1;
         t.epoch = epoch;
-        self.0.store(Arc::new(t));
+        self.slot.store(Arc::new(t));
+        // After the store: a worker that sees the new epoch finds the new snapshot.
+        self.epoch.store(epoch, Ordering::Release);
         epoch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_bumps_epoch_and_swaps_snapshot() {
+        let h = TablesHandle::new(Tables::default());
+        let held = h.load_full();
+        assert_eq!((h.epoch(), held.epoch), (0, 0));
+        let t = Tables { ports: vec![PortEntry { name: "p".into(), max_frame_len: 1514 }].into(), ..Default::default() };
+        assert_eq!(h.publish(t), 1);
+        assert_eq!(h.epoch(), 1);
+        assert_eq!(h.load().ports.len(), 1);
+        assert_eq!(held.ports.len(), 0, "a reader's snapshot never changes under it");
     }
 }

@@ -27,7 +27,14 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // EAL leaves an empty runtime dir for our --file-prefix behind.
+        let _ = std::fs::remove_dir(Path::new("/var/run/dpdk").join(file_prefix()));
     }
+}
+
+/// Our own EAL file prefix, so parallel test processes never share runtime files.
+fn file_prefix() -> String {
+    format!("sluice-test-{}", std::process::id())
 }
 
 /// An Ethernet frame of `len` bytes carrying `seq` (local experimental
@@ -130,7 +137,7 @@ fn dpdk_eal_pool_mbuf_burst_ports() {
     .iter()
     .map(|s| s.to_string())
     .chain([
-        format!("--file-prefix=sluice-test-{}", std::process::id()),
+        format!("--file-prefix={}", file_prefix()),
         "--vdev=net_null0".to_owned(),
         "--vdev=net_null1".to_owned(),
         "--vdev=net_ring0".to_owned(),

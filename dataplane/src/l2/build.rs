@@ -170,6 +170,27 @@ mod tests {
     }
 
     #[test]
+    fn egress_tagging_agrees_with_member_lists() {
+        let t = build_l2(
+            4,
+            &[spec(vec![
+                (0, VlanMode::Access(10)),
+                (1, VlanMode::Trunk { allowed: vec![10, 20, 30], native: Some(20) }),
+                (2, VlanMode::Trunk { allowed: vec![], native: None }),
+                (3, VlanMode::Access(0)),
+            ])],
+        )
+        .unwrap();
+        for d in t.domains.iter() {
+            for port in 0..4u16 {
+                let member = d.members.iter().find(|m| m.port == port).map(|m| m.tagged);
+                assert_eq!(t.egress_tagged(port, d.vid), member, "port {port} vid {}", d.vid);
+            }
+        }
+        assert_eq!(t.egress_tagged(9, 10), None);
+    }
+
+    #[test]
     fn empty_allow_list_means_every_vlan() {
         let t = build_l2(2, &[spec(vec![(0, VlanMode::Trunk { allowed: vec![], native: None }), (1, VlanMode::Access(7))])]).unwrap();
         assert_eq!(t.domains.len(), 4094);

@@ -52,9 +52,19 @@ fn key(domain: DomainId, mac: MacAddr) -> u64 {
 }
 
 /// A bounded MAC table for every bridge domain of one worker.
+///
+/// In front of the hash table sit two one-entry caches, as in VPP's l2-learn and
+/// l2-fwd: the last (MAC, port) refreshed and the last destination looked up, both
+/// valid for the current millisecond only. Consecutive frames of a burst mostly share
+/// their MACs, so most frames skip both hash probes. Every change to the table that
+/// could make a cached answer wrong clears the caches.
 #[derive(Debug)]
 pub struct Fdb {
     map: HashMap<u64, Entry>,
+    /// (key, port, now_ms) of the last learn that left `key` on `port` fresh at `now_ms`.
+    last_learn: Option<(u64, PortIdx, u64)>,
+    /// (key, answer, now_ms) of the last lookup.
+    last_lookup: Option<(u64, Option<PortIdx>, u64)>,
     /// Dynamic entries per bridge, and each bridge's limit and aging.
     per_bridge: Vec<BridgeCount>,
     capacity: usize,
@@ -70,7 +80,13 @@ struct BridgeCount {
 impl Fdb {
     /// An empty table with room for `capacity` entries (dynamic and static together).
     pub fn with_capacity(capacity: usize) -> Self {
-        Fdb { map: HashMap::with_capacity(Self::slots(capacity)), per_bridge: Vec::new(), capacity }
+        Fdb {
+            map: HashMap::with_capacity(Self::slots(capacity)),
+            last_learn: None,
+            last_lookup: None,
+            per_bridge: Vec::new(),
+            capacity,
+        }
     }
 
     /// Slots to allocate for `capacity` entries. Twice the entries: hashbrown reclaims
@@ -89,6 +105,7 @@ impl Fdb {
     /// per-bridge limits. Allocates only if the new snapshot needs more room.
     pub fn reseed(&mut self, l2: &L2Tables) {
         let needed = Self::capacity_for(l2);
+        self.forget_cached();
         self.map.clear();
         if needed > self.capacity {
             self.map.reserve(Self::slots(needed));
@@ -110,6 +127,12 @@ impl Fdb {
         }
     }
 
+    #[inline]
+    fn forget_cached(&mut self) {
+        self.last_learn = None;
+        self.last_lookup = None;
+    }
+
     /// Number of entries, static included.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -123,11 +146,15 @@ impl Fdb {
     #[inline]
     pub fn learn(&mut self, bridge: u16, domain: DomainId, mac: MacAddr, port: PortIdx, now_ms: u64) -> FdbEvent {
         let k = key(domain, mac);
+        if self.last_learn == Some((k, port, now_ms)) {
+            return FdbEvent::Refreshed;
+        }
         if let Some(e) = self.map.get_mut(&k) {
             if e.port == port {
                 if !e.is_static && e.last_seen_ms != now_ms {
                     e.last_seen_ms = now_ms;
                 }
+                self.last_learn = Some((k, port, now_ms));
                 return FdbEvent::Refreshed;
             }
             if e.is_static {
@@ -135,6 +162,8 @@ impl Fdb {
             }
             e.port = port;
             e.last_seen_ms = now_ms;
+            self.last_lookup = None;
+            self.last_learn = Some((k, port, now_ms));
             return FdbEvent::Moved;
         }
         let Some(count) = self.per_bridge.get_mut(bridge as usize) else {
@@ -145,13 +174,27 @@ impl Fdb {
         }
         count.dynamic += 1;
         self.map.insert(k, Entry { port, is_static: false, bridge, last_seen_ms: now_ms });
+        self.last_lookup = None;
+        self.last_learn = Some((k, port, now_ms));
         FdbEvent::Learned
     }
 
     /// The port `mac` was last seen on in `domain`, unless it has aged out.
     #[inline]
-    pub fn lookup(&self, domain: DomainId, mac: MacAddr, now_ms: u64) -> Option<PortIdx> {
-        let e = self.map.get(&key(domain, mac))?;
+    pub fn lookup(&mut self, domain: DomainId, mac: MacAddr, now_ms: u64) -> Option<PortIdx> {
+        let k = key(domain, mac);
+        if let Some((ck, answer, t)) = self.last_lookup {
+            if ck == k && t == now_ms {
+                return answer;
+            }
+        }
+        let answer = self.lookup_uncached(k, now_ms);
+        self.last_lookup = Some((k, answer, now_ms));
+        answer
+    }
+
+    fn lookup_uncached(&self, k: u64, now_ms: u64) -> Option<PortIdx> {
+        let e = self.map.get(&k)?;
         if e.is_static {
             return Some(e.port);
         }
@@ -162,6 +205,7 @@ impl Fdb {
     /// Removes dynamic entries idle for longer than their bridge's aging time.
     /// Returns how many were removed. Call about once a second, not per packet.
     pub fn age(&mut self, now_ms: u64) -> usize {
+        self.forget_cached();
         let per_bridge = &mut self.per_bridge;
         let before = self.map.len();
         self.map.retain(|_, e| {
@@ -180,6 +224,7 @@ impl Fdb {
 
     /// Forgets every dynamic entry pointing at `port` (port removed or link down).
     pub fn flush_port(&mut self, port: PortIdx) -> usize {
+        self.forget_cached();
         let per_bridge = &mut self.per_bridge;
         let before = self.map.len();
         self.map.retain(|_, e| {
@@ -285,6 +330,31 @@ mod tests {
         assert_eq!(f.flush_port(1), 2);
         assert_eq!(f.lookup(0, mac(2), 0), Some(2));
         assert_eq!(f.learn(0, 0, mac(1), 2, 0), FdbEvent::Learned);
+    }
+
+    #[test]
+    fn caches_never_hide_a_change() {
+        let mut f = Fdb::with_capacity(0);
+        f.reseed(&tables(16, 1000, &[]));
+        // Negative answer cached, then the MAC is learned in the same millisecond.
+        assert_eq!(f.lookup(0, mac(1), 5), None);
+        assert_eq!(f.learn(0, 0, mac(1), 3, 5), FdbEvent::Learned);
+        assert_eq!(f.lookup(0, mac(1), 5), Some(3));
+        // A move in the same millisecond is seen by lookup and by the next learn.
+        assert_eq!(f.learn(0, 0, mac(1), 4, 5), FdbEvent::Moved);
+        assert_eq!(f.lookup(0, mac(1), 5), Some(4));
+        assert_eq!(f.learn(0, 0, mac(1), 3, 5), FdbEvent::Moved);
+        assert_eq!(f.learn(0, 0, mac(1), 3, 5), FdbEvent::Refreshed);
+        // Flushing the port forgets the cached answer.
+        assert_eq!(f.flush_port(3), 1);
+        assert_eq!(f.lookup(0, mac(1), 5), None);
+        assert_eq!(f.learn(0, 0, mac(1), 3, 5), FdbEvent::Learned, "not a cached refresh of a flushed entry");
+        // Aging is judged afresh in a later millisecond.
+        assert_eq!(f.lookup(0, mac(1), 1005), Some(3));
+        assert_eq!(f.lookup(0, mac(1), 1006), None);
+        f.reseed(&tables(16, 1000, &[]));
+        assert_eq!(f.lookup(0, mac(1), 1006), None);
+        assert_eq!(f.learn(0, 0, mac(1), 3, 1006), FdbEvent::Learned);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod stage;
 
 pub use build::{build_l2, BridgeSpec, VlanMode};
 pub use fdb::{Fdb, FdbEvent, LearnEvent};
-pub use stage::{classify, egress_vlan, L2Decision, L2Out};
+pub use stage::{classify, egress_vlan, Ingress, L2Counters, L2Decision, L2Out};
 
 use crate::tables::PortIdx;
 use crate::wire::MacAddr;
@@ -82,6 +82,19 @@ pub struct L2Tables {
 }
 
 impl L2Tables {
+    /// Whether frames of VLAN `vid` leave `port` tagged; `None` if the port does not
+    /// carry that VLAN. O(1): the unicast path uses it instead of a member-list scan.
+    #[inline]
+    pub fn egress_tagged(&self, port: PortIdx, vid: u16) -> Option<bool> {
+        match self.port_vlan.get(port as usize)? {
+            PortVlan::Unbridged => None,
+            PortVlan::Access { vid: v, .. } => (*v == vid).then_some(false),
+            PortVlan::Trunk { native, domains } => {
+                (domains[(vid & 0x0fff) as usize] != NO_DOMAIN).then_some(*native != Some(vid))
+            }
+        }
+    }
+
     /// The domain an ingress frame belongs to, from its port and its tag's VID
     /// (`None` for untagged; VID 0 counts as untagged).
     #[inline]

@@ -46,15 +46,22 @@ pub struct L2Counters {
     pub flooded: u64,
 }
 
-/// Classifies one frame from `in_port`: validates it, learns its source, decides its
-/// destination. `max_frame_len` is the port's largest untagged frame; `on_learn` is told
-/// of new and moved MACs (to share them with other workers).
+/// The port a burst came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ingress {
+    pub port: PortIdx,
+    /// The port's largest untagged frame (MTU + 14).
+    pub max_frame_len: u32,
+}
+
+/// Classifies one frame from `ingress`: validates it, learns its source, decides its
+/// destination. `on_learn` is told of new and moved MACs (to share them with other
+/// workers).
 #[inline]
 pub fn classify(
     l2: &L2Tables,
     fdb: &mut Fdb,
-    in_port: PortIdx,
-    max_frame_len: u32,
+    ingress: Ingress,
     frame: &[u8],
     now_ms: u64,
     counters: &mut L2Counters,
@@ -65,6 +72,7 @@ pub fn classify(
         Err(WireError::Truncated) => return L2Decision::drop(DropReason::Runt),
         Err(WireError::TruncatedVlan) => return L2Decision::drop(DropReason::TruncatedVlan),
     };
+    let Ingress { port: in_port, max_frame_len } = ingress;
     let tag = eth.vlan();
     let limit = max_frame_len as usize + if tag.is_some() { VLAN_TAG_LEN } else { 0 };
     if frame.len() > limit {
@@ -217,7 +225,7 @@ mod tests {
         }
         fn rx(&mut self, port: PortIdx, f: &[u8], now: u64) -> L2Decision {
             let learned = &mut self.learned;
-            classify(&self.l2, &mut self.fdb, port, 1514, f, now, &mut self.c, &mut |e| learned.push(e))
+            classify(&self.l2, &mut self.fdb, Ingress { port, max_frame_len: 1514 }, f, now, &mut self.c, &mut |e| learned.push(e))
         }
     }
 

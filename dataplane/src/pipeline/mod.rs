@@ -6,7 +6,7 @@
 //! generic over the buffer type and the egress, so it runs in unit tests and criterion
 //! benches on [`crate::packet::HeapBuf`] exactly as it runs on DPDK mbufs in a worker.
 
-use crate::l2::stage::L2Counters;
+use crate::l2::stage::{Ingress, L2Counters};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent};
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
@@ -87,12 +87,9 @@ impl Pipeline {
         E: Egress<B>,
         I: IntoIterator<Item = B>,
     {
-        let max_frame_len = match tables.ports.get(in_port as usize) {
-            Some(p) => p.max_frame_len,
-            None => 0,
-        };
+        let ingress = Ingress { port: in_port, max_frame_len: tables.ports.get(in_port as usize).map_or(0, |p| p.max_frame_len) };
         for mut pkt in pkts {
-            let d = classify(&tables.l2, &mut self.fdb, in_port, max_frame_len, pkt.data(), now_ms, &mut self.l2, on_learn);
+            let d = classify(&tables.l2, &mut self.fdb, ingress, pkt.data(), now_ms, &mut self.l2, on_learn);
             match d.out {
                 L2Out::Drop(reason) => egress.discard(pkt, reason),
                 L2Out::Unicast(port) => {
@@ -100,8 +97,7 @@ impl Pipeline {
                         egress.discard(pkt, DropReason::NotBridged);
                         continue;
                     };
-                    let tagged = dom.members.iter().find(|m| m.port == port).map(|m| m.tagged);
-                    match tagged {
+                    match tables.l2.egress_tagged(port, dom.vid) {
                         // The MAC was learned on a port that has since left the domain.
                         None => egress.discard(pkt, DropReason::NoOutput),
                         Some(tagged) => match egress_vlan(&mut pkt, d.ingress_tagged, tagged, dom.vid) {

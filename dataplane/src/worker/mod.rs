@@ -10,7 +10,6 @@ pub mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
@@ -158,23 +157,24 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let mut pipeline = Pipeline::new(&tables);
     let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..spec.tx.len()).map(|_| Burst::new()).collect();
     let mut rx_burst: Burst<RX_BURST> = Burst::new();
-    let start = Instant::now();
+    // Time in ms from the TSC the loop reads anyway (no clock call per loop).
+    let tsc_per_ms = (dpdk::tsc_hz() / 1000).max(1);
+    let start_tsc = dpdk::tsc();
     let mut next_aging_ms = AGING_INTERVAL_MS;
     let inbox = &shared.inboxes[spec.id];
     let peers: Vec<&ArrayQueue<LearnEvent>> =
         shared.inboxes.iter().enumerate().filter(|(i, _)| *i != spec.id).map(|(_, q)| q).collect();
     let mut l2_seen = pipeline.l2;
-    let mut loop_start = dpdk::tsc();
+    let mut loop_start = start_tsc;
 
     while shared.running.load(Ordering::Relaxed) {
-        // One pointer comparison per loop; a new snapshot re-seeds per-worker state.
-        let current = shared.tables.load();
-        if current.epoch != tables.epoch {
-            tables = arc_swap::Guard::into_inner(current);
+        // One load per loop; a new snapshot re-seeds per-worker state.
+        if shared.tables.epoch() != tables.epoch {
+            tables = shared.tables.load_full();
             pipeline.sync(&tables);
             tx_bufs.resize_with(spec.tx.len(), Burst::new);
         }
-        let now_ms = start.elapsed().as_millis() as u64;
+        let now_ms = loop_start.wrapping_sub(start_tsc) / tsc_per_ms;
         while let Some(ev) = inbox.pop() {
             pipeline.apply_learn(&tables, ev, now_ms);
         }
