@@ -12,6 +12,12 @@ use std::path::Path;
 use serde::Deserialize;
 use sluice_dataplane::wire::MacAddr;
 
+mod l3;
+pub use l3::{
+    parse_prefix, AllowedPairConfig, DhcpConfig, EndpointConfig, GatewayConfig, NetModeConfig, NetworkConfig, RouteConfig,
+    UplinkConfig, ViaConfig,
+};
+
 /// A configuration error naming the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -54,6 +60,15 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub bridges: Vec<BridgeConfig>,
+    /// Virtual networks (VRFs), routed by sluice.
+    #[serde(default)]
+    pub networks: Vec<NetworkConfig>,
+    /// Workloads attached to networks.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+    /// Routes per network.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub stats: StatsConfig,
 }
@@ -155,6 +170,9 @@ pub struct PortConfig {
     pub set_device_mtu: bool,
     #[serde(default = "yes")]
     pub promiscuous: bool,
+    /// Makes the port an L3 uplink into a network.
+    #[serde(default)]
+    pub uplink: Option<UplinkConfig>,
 }
 
 fn yes() -> bool {
@@ -430,6 +448,7 @@ impl Config {
                 }
             }
         }
+        self.validate_l3()?;
         if self.stats.interval_s > 3600 {
             return Err(e("stats.interval_s", "at most 3600"));
         }

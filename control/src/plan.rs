@@ -2,11 +2,18 @@
 //! size, per-port queue counts, which worker polls which queue, and the L2 tables.
 //! Pure: no DPDK here, so every decision is unit-tested.
 
-use sluice_dataplane::l2::{build_l2, BridgeSpec, VlanMode};
+use std::net::IpAddr;
+
+use sluice_dataplane::l2::{build_l2, BridgeSpec, L2Tables, VlanMode};
+use sluice_dataplane::l3::{
+    build_l3, AllowedPair, AllowedPrefix, DhcpServer, EndpointSpec, L3Spec, NetMode, NetworkSpec, NextHopSpec, RouteSpec,
+    UplinkSpec,
+};
 use sluice_dataplane::tables::{PortEntry, PortIdx, Tables};
+use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{RX_BURST, TX_BUFFER};
 
-use crate::config::{Config, ConfigError, VlanModeConfig};
+use crate::config::{parse_prefix, Config, ConfigError, ViaConfig, VlanModeConfig};
 
 /// One port as the daemon opens it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +45,12 @@ pub struct Plan {
     pub data_room: u16,
     pub ports: Vec<PortPlan>,
     pub workers: Vec<WorkerPlan>,
-    pub tables: Tables,
+    port_entries: Vec<PortEntry>,
+    l2: L2Tables,
+    /// L3 with placeholder uplink MACs; [`Plan::tables`] fills in the devices' MACs.
+    l3: L3Spec,
+    /// Uplink MAC given in the configuration, by port (None: use the device's).
+    uplink_mac: Vec<Option<MacAddr>>,
 }
 
 impl Plan {
@@ -90,26 +102,150 @@ impl Plan {
             auto_mbufs(&ports, n_workers, cfg.mempool.cache_size)
         };
 
-        let tables = Tables {
-            epoch: 0,
-            ports: cfg
-                .ports
-                .iter()
-                .map(|p| PortEntry { name: p.name.clone(), max_frame_len: p.mtu as u32 + 14 })
-                .collect(),
-            l2: build_l2(cfg.ports.len(), &bridge_specs(cfg)?).map_err(|m| ConfigError::new("bridges", m))?,
-        };
-
-        Ok(Plan {
+        let port_entries =
+            cfg.ports.iter().map(|p| PortEntry { name: p.name.clone(), max_frame_len: p.mtu as u32 + 14 }).collect();
+        let l2 = build_l2(cfg.ports.len(), &bridge_specs(cfg)?).map_err(|m| ConfigError::new("bridges", m))?;
+        let uplink_mac = cfg
+            .ports
+            .iter()
+            .map(|p| p.uplink.as_ref().and_then(|u| u.mac.as_ref()).and_then(|m| m.parse().ok()))
+            .collect();
+        let plan = Plan {
             eal_args: eal_args(cfg, mbufs),
             mbufs,
             cache_size: cfg.mempool.cache_size,
             data_room: cfg.mempool.data_room,
             ports,
             workers,
-            tables,
-        })
+            port_entries,
+            l2,
+            l3: l3_spec(cfg)?,
+            uplink_mac,
+        };
+        // Build once now so every L3 error shows before DPDK starts.
+        plan.tables(&vec![MacAddr([2, 0, 0, 0, 0, 1]); cfg.ports.len()])?;
+        Ok(plan)
     }
+
+    /// The tables to publish, given each port's device MAC (by port index).
+    pub fn tables(&self, device_macs: &[MacAddr]) -> Result<Tables, ConfigError> {
+        let mac_of = |port: PortIdx| {
+            self.uplink_mac[port as usize].unwrap_or_else(|| device_macs.get(port as usize).copied().unwrap_or_default())
+        };
+        let mut l3 = self.l3.clone();
+        for u in &mut l3.uplinks {
+            u.mac = mac_of(u.port);
+        }
+        fn fix(nh: &mut NextHopSpec, mac_of: &dyn Fn(PortIdx) -> MacAddr) {
+            match nh {
+                NextHopSpec::Gateway { port, src_mac, .. } => *src_mac = mac_of(*port),
+                NextHopSpec::Ecmp(members) => members.iter_mut().for_each(|m| fix(m, mac_of)),
+                _ => {}
+            }
+        }
+        for r in &mut l3.routes {
+            fix(&mut r.next_hop, &mac_of);
+        }
+        let l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
+        Ok(Tables { epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
+    }
+}
+
+/// The gateway MAC of a network without one configured: 02:5c:00 + low 24 bits of the VRF id.
+pub fn default_gateway_mac(vrf: u32) -> MacAddr {
+    let v = vrf.to_be_bytes();
+    MacAddr([0x02, 0x5c, 0x00, v[1], v[2], v[3]])
+}
+
+/// Resolves networks, endpoints, uplinks and routes (already validated) to indices.
+fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
+    let port = |name: &str| cfg.ports.iter().position(|p| p.name == name).map(|i| i as PortIdx);
+    let net = |name: &str| cfg.networks.iter().position(|n| n.name == name);
+    let endpoint = |name: &str| cfg.endpoints.iter().position(|e| e.name == name);
+    let mut spec = L3Spec::default();
+    for (i, n) in cfg.networks.iter().enumerate() {
+        let id = n.vrf.unwrap_or(i as u32 + 1);
+        let (mut subnets4, mut subnets6) = (Vec::new(), Vec::new());
+        for s in &n.subnets {
+            match parse_prefix(s).map_err(|m| ConfigError::new(format!("networks[{i}].subnets"), m))? {
+                (IpAddr::V4(a), l) => subnets4.push((a, l)),
+                (IpAddr::V6(a), l) => subnets6.push((a, l)),
+            }
+        }
+        spec.networks.push(NetworkSpec {
+            name: n.name.clone(),
+            id,
+            mode: NetMode::Routed,
+            subnets4,
+            subnets6,
+            gateway_mac: n.gateway.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_else(|| default_gateway_mac(id)),
+            gateway_v4: n.gateway.ipv4,
+            gateway_v6: n.gateway.ipv6,
+            dhcp: n.dhcp.enabled.then(|| DhcpServer { lease_s: n.dhcp.lease_s, dns: n.dhcp.dns.clone().into() }),
+        });
+    }
+    for e in &cfg.endpoints {
+        let mac: MacAddr = e.mac.parse().unwrap_or_default();
+        let mut allowed = Vec::new();
+        for ap in &e.allowed_address_pairs {
+            let (a, l) = parse_prefix(&ap.ip).map_err(|m| ConfigError::new("endpoints", m))?;
+            let prefix = match a {
+                IpAddr::V4(a) => AllowedPrefix::V4(u32::from(a), l),
+                IpAddr::V6(a) => AllowedPrefix::V6(u128::from(a), l),
+            };
+            allowed.push(AllowedPair { prefix, mac: ap.mac.as_ref().and_then(|m| m.parse().ok()) });
+        }
+        spec.endpoints.push(EndpointSpec {
+            name: e.name.clone(),
+            network: net(&e.network).unwrap_or_default(),
+            port: port(&e.port).unwrap_or_default(),
+            vlan: e.vlan,
+            mac,
+            ipv4: e.ips.iter().filter_map(|a| if let IpAddr::V4(a) = a { Some(*a) } else { None }).collect(),
+            ipv6: e.ips.iter().filter_map(|a| if let IpAddr::V6(a) = a { Some(*a) } else { None }).collect(),
+            allowed,
+        });
+    }
+    for (i, p) in cfg.ports.iter().enumerate() {
+        if let Some(u) = &p.uplink {
+            spec.uplinks.push(UplinkSpec {
+                port: i as PortIdx,
+                network: net(&u.network).unwrap_or_default(),
+                mac: MacAddr::ZERO,
+                vlan: u.vlan,
+                ipv4: u.ipv4,
+                ipv6: u.ipv6,
+            });
+        }
+    }
+    fn via(v: &ViaConfig, port: &dyn Fn(&str) -> Option<PortIdx>, net: &dyn Fn(&str) -> Option<usize>, endpoint: &dyn Fn(&str) -> Option<usize>, cfg: &Config) -> NextHopSpec {
+        if let Some(e) = &v.endpoint {
+            return NextHopSpec::Endpoint(endpoint(e).unwrap_or_default());
+        }
+        if v.gateway.is_some() {
+            let p = v.port.as_deref().and_then(port).unwrap_or_default();
+            let vlan = cfg.ports[p as usize].uplink.as_ref().and_then(|u| u.vlan);
+            let mac = v.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_default();
+            return NextHopSpec::Gateway { port: p, vlan, mac, src_mac: MacAddr::ZERO };
+        }
+        if let Some(n) = &v.network {
+            return NextHopSpec::Network(net(n).unwrap_or_default());
+        }
+        if !v.ecmp.is_empty() {
+            return NextHopSpec::Ecmp(v.ecmp.iter().map(|m| via(m, port, net, endpoint, cfg)).collect());
+        }
+        NextHopSpec::Blackhole
+    }
+    for (i, r) in cfg.routes.iter().enumerate() {
+        let (prefix, len) = parse_prefix(&r.prefix).map_err(|m| ConfigError::new(format!("routes[{i}].prefix"), m))?;
+        spec.routes.push(RouteSpec {
+            network: net(&r.network).unwrap_or_default(),
+            prefix,
+            len,
+            next_hop: via(&r.via, &port, &net, &endpoint, cfg),
+        });
+    }
+    Ok(spec)
 }
 
 /// Enough mbufs to fill every rx and tx ring, every worker's bursts, buffers and cache,
@@ -262,9 +398,10 @@ mod tests {
             "bridges:\n  - name: br0\n    ports:\n      - {port: a, tag: 10}\n      - {port: b, vlan_mode: trunk, trunks: [10, 20]}\n    static_macs:\n      - {mac: '02:00:00:00:00:01', port: b, vlan: 20}",
         ))
         .unwrap();
-        assert_eq!(p.tables.l2.domains.len(), 2);
-        assert_eq!(p.tables.l2.bridges[0].static_macs.len(), 1);
-        assert_eq!(p.tables.ports[0].max_frame_len, 1514);
+        let t = p.tables(&[MacAddr::ZERO; 3]).unwrap();
+        assert_eq!(t.l2.domains.len(), 2);
+        assert_eq!(t.l2.bridges[0].static_macs.len(), 1);
+        assert_eq!(t.ports[0].max_frame_len, 1514);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_dataplane::dpdk::{self, Eal, EthPort, Mempool, PortSetup};
-use sluice_dataplane::tables::TablesHandle;
+use sluice_dataplane::tables::{Tables, TablesHandle};
+use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{self, Shared, WorkerSpec};
 
 use crate::config::{Config, ConfigError};
@@ -50,8 +51,9 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let mut ports = open_ports(cfg, &plan, &pool)?;
 
     let n_ports = plan.ports.len();
-    let tables = Arc::new(TablesHandle::new(plan.tables.clone()));
-    tables.publish(plan.tables.clone());
+    let macs: Vec<_> = ports.iter().map(|p| p.info().map(|i| MacAddr(i.mac)).unwrap_or_default()).collect();
+    let tables = Arc::new(TablesHandle::new(Tables::default()));
+    tables.publish(plan.tables(&macs)?);
     let shared = Arc::new(Shared::new(Arc::clone(&tables), pool, plan.workers.len(), n_ports));
 
     let mut handles = Vec::with_capacity(plan.workers.len());

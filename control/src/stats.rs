@@ -36,6 +36,13 @@ pub struct WorkerReport {
     pub fdb_entries: u64,
     pub flooded: u64,
     pub learn_overflow: u64,
+    pub routed: u64,
+    pub arp_replies: u64,
+    pub nd_replies: u64,
+    pub echo_replies: u64,
+    pub dhcp_replies: u64,
+    pub icmp_errors: u64,
+    pub icmp_suppressed: u64,
     pub busy_cycles: u64,
     pub idle_cycles: u64,
     /// Busy cycles per received packet.
@@ -113,6 +120,13 @@ pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
         fdb_entries: w.fdb_entries.get(),
         flooded: w.flooded.get(),
         learn_overflow: w.learn_overflow.get(),
+        routed: w.routed.get(),
+        arp_replies: w.arp_replies.get(),
+        nd_replies: w.nd_replies.get(),
+        echo_replies: w.echo_replies.get(),
+        dhcp_replies: w.dhcp_replies.get(),
+        icmp_errors: w.icmp_errors.get(),
+        icmp_suppressed: w.icmp_suppressed.get(),
         busy_cycles: busy,
         idle_cycles: w.idle_cycles.get(),
         cycles_per_packet: if rx == 0 { 0.0 } else { busy as f64 / rx as f64 },
@@ -166,7 +180,7 @@ pub fn summary(r: &Report) -> String {
     for w in &r.workers {
         let _ = writeln!(
             s,
-            "  worker {} (cpu {}): rx {} tx {} drops {} learned {} flooded {} cycles/pkt {:.1}",
+            "  worker {} (cpu {}): rx {} tx {} drops {} learned {} flooded {} routed {} answered {} icmp-errors {} cycles/pkt {:.1}",
             w.id,
             w.core,
             w.rx_packets,
@@ -174,6 +188,9 @@ pub fn summary(r: &Report) -> String {
             w.drops.values().sum::<u64>(),
             w.mac_learned,
             w.flooded,
+            w.routed,
+            w.arp_replies + w.nd_replies + w.echo_replies + w.dhcp_replies,
+            w.icmp_errors,
             w.cycles_per_packet
         );
     }

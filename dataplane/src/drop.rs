@@ -60,6 +60,48 @@ drop_reasons! {
     TxFull => "tx_full", "transmit queue full";
     /// The egress port is being removed or is down.
     PortDown => "port_down", "egress port not running";
+    /// Frame on an endpoint port whose (VLAN, source MAC) is no endpoint's.
+    UnknownEndpoint => "unknown_endpoint", "no endpoint with this VLAN and source MAC on the port";
+    /// Unicast to a MAC that is not sluice's on an L3 port.
+    NotForUs => "not_for_us", "unicast frame not addressed to the gateway/uplink MAC";
+    /// Neither ARP, IPv4 nor IPv6 on an L3 port.
+    UnsupportedEthertype => "unsupported_ethertype", "ethertype not routed";
+    /// ARP that sluice does not answer (not a request, or not for an address it answers).
+    ArpIgnored => "arp_ignored", "ARP not answered";
+    /// ARP with a bad format or length.
+    ArpMalformed => "arp_malformed", "malformed ARP";
+    /// IP header cut short.
+    IpTruncated => "ip_truncated", "IP header or extension header cut short";
+    /// Bad IP version or IHL.
+    IpBadHeader => "ip_bad_header", "bad IP version or header length";
+    /// IP total/payload length inconsistent with the frame.
+    IpBadLength => "ip_bad_length", "IP length inconsistent with the frame";
+    /// IPv4 header checksum wrong.
+    IpBadChecksum => "ip_bad_checksum", "IPv4 header checksum wrong";
+    /// IPv6 extension-header chain longer than sluice walks.
+    Ipv6ExtChain => "ipv6_ext_chain", "IPv6 extension-header chain too long";
+    /// Source MAC/IP not the endpoint's own (anti-spoofing).
+    Spoofed => "spoofed", "source address not allowed for the endpoint";
+    /// DHCP that sluice does not answer.
+    DhcpIgnored => "dhcp_ignored", "DHCP message not answered";
+    /// Malformed DHCP.
+    DhcpMalformed => "dhcp_malformed", "malformed DHCP message";
+    /// Neighbor-discovery or DAD traffic sluice does not answer.
+    NdIgnored => "nd_ignored", "neighbor discovery not answered";
+    /// Malformed neighbor discovery.
+    NdMalformed => "nd_malformed", "malformed neighbor discovery";
+    /// Multicast or broadcast IP (not routed).
+    L3Multicast => "l3_multicast", "multicast/broadcast IP not routed";
+    /// No route to the destination (ICMP unreachable sent if allowed).
+    NoRoute => "no_route", "no route in the network's VRF";
+    /// TTL or hop limit ran out (ICMP time exceeded sent if allowed).
+    TtlExpired => "ttl_expired", "TTL/hop limit expired";
+    /// Addressed to sluice but not something it answers.
+    LocalUnhandled => "local_unhandled", "for a gateway address but not answered";
+    /// A route leak that leads to another leak, or a nested ECMP group.
+    RouteLoop => "route_loop", "route leaking more than one VRF hop";
+    /// Blackhole route.
+    Blackhole => "blackhole", "blackhole route";
 }
 
 #[cfg(test)]

@@ -14,8 +14,11 @@ pub mod drop;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod l2;
+pub mod l3;
+pub mod local;
 pub mod packet;
 pub mod pipeline;
+pub mod route;
 pub mod tables;
 pub mod wire;
 pub mod worker;

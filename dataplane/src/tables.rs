@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::l2::L2Tables;
+use crate::l3::L3Tables;
 
 /// Dense index of a port in [`Tables::ports`] (not the DPDK port id).
 pub type PortIdx = u16;
@@ -25,7 +26,7 @@ pub struct PortEntry {
 }
 
 /// One published generation of everything the workers read.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Tables {
     /// Generation number; strictly increases with every publish.
     pub epoch: u64,
@@ -33,6 +34,8 @@ pub struct Tables {
     pub ports: Box<[PortEntry]>,
     /// Bridges, bridge domains and port VLAN modes.
     pub l2: L2Tables,
+    /// Networks (VRFs), endpoints, uplinks.
+    pub l3: L3Tables,
 }
 
 /// The shared slot that holds the current [`Tables`] (RCU by `arc-swap`).

@@ -144,6 +144,11 @@ impl Drop for Mbuf {
 
 impl PacketBuf for Mbuf {
     #[inline]
+    fn append(&mut self, n: usize) -> bool {
+        Mbuf::append(self, n)
+    }
+
+    #[inline]
     fn data(&self) -> &[u8] {
         let m = self.raw();
         let start = data_start(m);

@@ -56,6 +56,11 @@ impl PacketBuf for HeapBuf {
         true
     }
     #[inline]
+    fn append(&mut self, n: usize) -> bool {
+        self.buf.resize(self.buf.len() + n, 0);
+        true
+    }
+    #[inline]
     fn trim(&mut self, n: usize) -> bool {
         if n > self.len() {
             return false;
@@ -82,5 +87,9 @@ mod tests {
         assert_eq!(b.data(), &[2, 3]);
         assert!(!b.trim(3));
         assert_eq!(b.headroom(), 3);
+        assert!(b.resize(5));
+        assert_eq!(b.data(), &[2, 3, 0, 0, 0]);
+        assert!(b.resize(1));
+        assert_eq!(b.data(), &[2]);
     }
 }

@@ -26,6 +26,18 @@ pub trait PacketBuf {
     fn adj(&mut self, n: usize) -> bool;
     /// Removes `n` bytes from the end.
     fn trim(&mut self, n: usize) -> bool;
+    /// Grows the frame by `n` bytes at the end (the new bytes are unspecified).
+    fn append(&mut self, n: usize) -> bool;
+    /// Makes the frame exactly `len` bytes long, growing or trimming at the end.
+    #[inline]
+    fn resize(&mut self, len: usize) -> bool {
+        let cur = self.len();
+        if len >= cur {
+            self.append(len - cur)
+        } else {
+            self.trim(cur - len)
+        }
+    }
     /// The receive-side flow hash computed by the NIC (RSS), when it set one.
     fn rss_hash(&self) -> Option<u32> {
         None

@@ -8,6 +8,8 @@
 
 use crate::l2::stage::{Ingress, L2Counters};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent};
+use crate::l3::{forward, L3Out, L3State, PortRole};
+use crate::wire::ethernet::VLAN_TAG_LEN;
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
 use crate::DropReason;
@@ -26,13 +28,16 @@ pub trait Egress<B: PacketBuf> {
     fn count_drop(&mut self, reason: DropReason);
 }
 
-/// Per-worker pipeline state: the MAC table and the epoch it was seeded for.
+/// Per-worker pipeline state: the MAC table and the epoch it was seeded for, and the
+/// routing stage's state.
 #[derive(Debug)]
 pub struct Pipeline {
     fdb: Fdb,
     epoch: u64,
     /// Learning events so far (owned by this worker; published by the worker loop).
     pub l2: L2Counters,
+    /// Routing-stage state and counters.
+    pub l3: L3State,
 }
 
 impl Pipeline {
@@ -40,7 +45,7 @@ impl Pipeline {
     pub fn new(tables: &Tables) -> Self {
         let mut fdb = Fdb::with_capacity(Fdb::capacity_for(&tables.l2));
         fdb.reseed(&tables.l2);
-        Pipeline { fdb, epoch: tables.epoch, l2: L2Counters::default() }
+        Pipeline { fdb, epoch: tables.epoch, l2: L2Counters::default(), l3: L3State::default() }
     }
 
     /// Adopts a newly published snapshot. Cheap when the epoch has not changed.
@@ -88,6 +93,10 @@ impl Pipeline {
         I: IntoIterator<Item = B>,
     {
         let ingress = Ingress { port: in_port, max_frame_len: tables.ports.get(in_port as usize).map_or(0, |p| p.max_frame_len) };
+        // A port is either switched (L2) or routed (L3): decided once per burst.
+        if !matches!(tables.l3.port_role.get(in_port as usize), None | Some(PortRole::None)) {
+            return self.process_l3(tables, ingress, pkts, now_ms, egress);
+        }
         for mut pkt in pkts {
             let d = classify(&tables.l2, &mut self.fdb, ingress, pkt.data(), now_ms, &mut self.l2, on_learn);
             match d.out {
@@ -132,6 +141,35 @@ impl Pipeline {
                         Err(r) => egress.discard(pkt, r),
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// The routing path for a burst from an endpoint port or an uplink.
+    fn process_l3<B, E, I>(&mut self, tables: &Tables, ingress: Ingress, pkts: I, now_ms: u64, egress: &mut E)
+    where
+        B: PacketBuf,
+        E: Egress<B>,
+        I: IntoIterator<Item = B>,
+    {
+        for mut pkt in pkts {
+            let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
+            let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
+            if pkt.len() > limit {
+                egress.discard(pkt, DropReason::Oversize);
+                continue;
+            }
+            match forward::process(&tables.l3, &mut self.l3, ingress.port, &mut pkt, now_ms) {
+                L3Out::Tx { port, vlan } => {
+                    // Rewrites keep the ingress L2 layout: adjust the tag for the egress.
+                    match egress_vlan(&mut pkt, tagged, vlan.is_some(), vlan.unwrap_or(0)) {
+                        Ok(()) => egress.send(port, pkt),
+                        Err(r) => egress.discard(pkt, r),
+                    }
+                }
+                L3Out::Drop(r) => egress.discard(pkt, r),
             }
         }
     }

@@ -35,6 +35,7 @@ fn tables(bridge_ports: Vec<(PortIdx, VlanMode)>, n_ports: usize) -> Tables {
         epoch: 1,
         ports: (0..n_ports).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(),
         l2: build_l2(n_ports, &[spec]).unwrap(),
+        l3: Default::default(),
     }
 }
 

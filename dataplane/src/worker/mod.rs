@@ -165,6 +165,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let peers: Vec<&ArrayQueue<LearnEvent>> =
         shared.inboxes.iter().enumerate().filter(|(i, _)| *i != spec.id).map(|(_, q)| q).collect();
     let mut l2_seen = pipeline.l2;
+    let mut l3_seen = pipeline.l3.counters;
     let mut loop_start = start_tsc;
 
     while shared.running.load(Ordering::Relaxed) {
@@ -221,6 +222,17 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             stats.flooded.add(l2.flooded - l2_seen.flooded);
             stats.fdb_entries.set(pipeline.fdb().len() as u64);
             l2_seen = l2;
+        }
+        if pipeline.l3.counters != l3_seen {
+            let (c, s) = (pipeline.l3.counters, l3_seen);
+            stats.routed.add(c.routed - s.routed);
+            stats.arp_replies.add(c.arp_replies - s.arp_replies);
+            stats.nd_replies.add(c.nd_replies - s.nd_replies);
+            stats.echo_replies.add(c.echo_replies - s.echo_replies);
+            stats.dhcp_replies.add(c.dhcp_replies - s.dhcp_replies);
+            stats.icmp_errors.add(c.icmp_errors - s.icmp_errors);
+            stats.icmp_suppressed.add(c.icmp_suppressed - s.icmp_suppressed);
+            l3_seen = c;
         }
         let now_tsc = dpdk::tsc();
         let spent = now_tsc.wrapping_sub(loop_start);

@@ -53,6 +53,14 @@ pub struct WorkerStats {
     pub flooded: Counter,
     /// Gauge: entries in this worker's MAC table.
     pub fdb_entries: Counter,
+    /// Routed packets, local answers and ICMP errors (see `l3::L3Counters`).
+    pub routed: Counter,
+    pub arp_replies: Counter,
+    pub nd_replies: Counter,
+    pub echo_replies: Counter,
+    pub dhcp_replies: Counter,
+    pub icmp_errors: Counter,
+    pub icmp_suppressed: Counter,
     /// Learn events lost because a peer's inbox was full.
     pub learn_overflow: Counter,
     /// TSC cycles spent in loop iterations that received packets, and in empty ones.
@@ -75,6 +83,13 @@ impl WorkerStats {
             fdb_full: Counter::default(),
             flooded: Counter::default(),
             fdb_entries: Counter::default(),
+            routed: Counter::default(),
+            arp_replies: Counter::default(),
+            nd_replies: Counter::default(),
+            echo_replies: Counter::default(),
+            dhcp_replies: Counter::default(),
+            icmp_errors: Counter::default(),
+            icmp_suppressed: Counter::default(),
             learn_overflow: Counter::default(),
             busy_cycles: Counter::default(),
             idle_cycles: Counter::default(),

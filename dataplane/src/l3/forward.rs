@@ -1,0 +1,505 @@
+//! The routing stage: anti-spoofing, local answers, TTL, FIB lookup, next-hop rewrite.
+//!
+//! Uses: the frame, its ingress port's [`PortRole`], the published [`L3Tables`].
+//! Sets: the frame rewritten in place (MACs, TTL/hop limit and checksum) or turned into
+//! a reply (ARP, NA, ICMP echo reply, ICMP error, DHCP) in the same buffer.
+//! Next: [`L3Out::Tx`] on a port (+VLAN), or [`L3Out::Drop`] with a reason.
+//!
+//! ICMP errors go back out of the ingress port to the sender's MAC (the sender is a
+//! directly attached endpoint or the uplink router), rate-limited per worker.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::{Endpoint, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
+use crate::local;
+use crate::packet::PacketBuf;
+use crate::route::ecmp;
+use crate::tables::PortIdx;
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::icmp::{icmpv4, icmpv6};
+use crate::wire::ipv4::{Ipv4Error, Ipv4Packet};
+use crate::wire::ipv6::{Ipv6Error, Ipv6Packet};
+use crate::wire::{EtherType, MacAddr};
+use crate::DropReason;
+
+/// Where a routed (or answered) frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L3Out {
+    /// Transmit on `port`, tagged with `vlan` if set.
+    Tx { port: PortIdx, vlan: Option<u16> },
+    Drop(DropReason),
+}
+
+/// What the stage did besides forwarding, summed by the worker into its counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct L3Counters {
+    pub routed: u64,
+    pub arp_replies: u64,
+    pub nd_replies: u64,
+    pub echo_replies: u64,
+    pub dhcp_replies: u64,
+    pub icmp_errors: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_suppressed: u64,
+}
+
+/// ICMP errors a worker may send per second, and in one burst.
+pub const ICMP_ERRORS_PER_S: u32 = 1000;
+const ICMP_ERROR_BURST: u32 = 100;
+
+/// Per-worker state of the stage.
+#[derive(Debug)]
+pub struct L3State {
+    pub counters: L3Counters,
+    icmp_tokens: u32,
+    icmp_refill_ms: u64,
+}
+
+impl Default for L3State {
+    fn default() -> Self {
+        L3State { counters: L3Counters::default(), icmp_tokens: ICMP_ERROR_BURST, icmp_refill_ms: 0 }
+    }
+}
+
+impl L3State {
+    /// Takes an ICMP error token (token bucket, refilled from `now_ms`).
+    fn icmp_token(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.icmp_refill_ms);
+        if elapsed > 0 {
+            let add = (elapsed.min(1000) as u32 * ICMP_ERRORS_PER_S) / 1000;
+            if add > 0 {
+                self.icmp_tokens = (self.icmp_tokens + add).min(ICMP_ERROR_BURST);
+                self.icmp_refill_ms = now_ms;
+            }
+        }
+        if self.icmp_tokens == 0 {
+            self.counters.icmp_suppressed += 1;
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
+    }
+}
+
+/// Who sent the frame, as far as L3 is concerned.
+#[derive(Clone, Copy)]
+enum Sender<'a> {
+    Endpoint(&'a Endpoint),
+    Uplink(&'a Uplink),
+}
+
+impl Sender<'_> {
+    fn vrf(&self) -> VrfIdx {
+        match self {
+            Sender::Endpoint(e) => e.vrf,
+            Sender::Uplink(u) => u.vrf,
+        }
+    }
+}
+
+/// Everything the handlers need about the ingress.
+struct Ctx<'a> {
+    l3: &'a L3Tables,
+    vrf: &'a Vrf,
+    sender: Sender<'a>,
+    in_port: PortIdx,
+    vlan: Option<u16>,
+    l2_len: usize,
+    /// MAC sluice answers with on this port: the network's gateway MAC, or the uplink's.
+    our_mac: MacAddr,
+    src_mac: MacAddr,
+}
+
+impl Ctx<'_> {
+    fn back(&self) -> L3Out {
+        L3Out::Tx { port: self.in_port, vlan: self.vlan }
+    }
+}
+
+/// Runs one frame from `in_port` through the routing stage.
+pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, pkt: &mut B, now_ms: u64) -> L3Out {
+    let Ok(eth) = EthernetFrame::new_checked(pkt.data()) else {
+        return L3Out::Drop(DropReason::Runt);
+    };
+    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
+    let (src_mac, dst_mac, ethertype, l2_len) = (eth.src(), eth.dst(), eth.ethertype(), eth.header_len());
+    let sender = match l3.port_role.get(in_port as usize) {
+        Some(PortRole::Endpoints(_)) => match l3.endpoint_at(in_port, vlan, src_mac) {
+            Some(e) => Sender::Endpoint(&l3.endpoints[e as usize]),
+            None => return L3Out::Drop(DropReason::UnknownEndpoint),
+        },
+        Some(PortRole::Uplink(u)) => {
+            if u.vlan != vlan {
+                return L3Out::Drop(DropReason::VlanNotAllowed);
+            }
+            Sender::Uplink(u)
+        }
+        _ => return L3Out::Drop(DropReason::NotBridged),
+    };
+    let Some(vrf) = l3.vrfs.get(sender.vrf() as usize) else {
+        return L3Out::Drop(DropReason::NoRoute);
+    };
+    let our_mac = match sender {
+        Sender::Endpoint(_) => vrf.gateway_mac,
+        Sender::Uplink(u) => u.mac,
+    };
+    if !dst_mac.is_multicast() && dst_mac != our_mac {
+        return L3Out::Drop(DropReason::NotForUs);
+    }
+    let cx = Ctx { l3, vrf, sender, in_port, vlan, l2_len, our_mac, src_mac };
+    match ethertype {
+        EtherType::ARP => arp(&cx, st, pkt),
+        EtherType::IPV4 => ipv4(&cx, st, pkt, now_ms, dst_mac),
+        EtherType::IPV6 => ipv6(&cx, st, pkt, now_ms),
+        _ => L3Out::Drop(DropReason::UnsupportedEthertype),
+    }
+}
+
+fn arp<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B) -> L3Out {
+    let answer = |sender_ip: Ipv4Addr, target: Ipv4Addr| -> bool {
+        match cx.sender {
+            Sender::Endpoint(ep) => {
+                // An endpoint asking about itself (duplicate-address probe, gratuitous
+                // ARP) gets no answer; an ARP from an address it may not use neither.
+                if ep.ipv4.contains(&target) {
+                    return false;
+                }
+                let sender_ok = sender_ip.is_unspecified() || ep.may_send_v4(u32::from(sender_ip), cx.src_mac);
+                sender_ok
+                    && match cx.vrf.mode {
+                        // Calico style: the gateway answers for every address.
+                        NetMode::Routed => true,
+                        NetMode::Bridged => Some(target) == cx.vrf.gateway_v4,
+                    }
+            }
+            Sender::Uplink(u) => Some(target) == u.ipv4,
+        }
+    };
+    match local::arp::answer(pkt, cx.l2_len, cx.our_mac, answer) {
+        local::Answer::Replied => {
+            st.counters.arp_replies += 1;
+            cx.back()
+        }
+        local::Answer::Ignored => L3Out::Drop(DropReason::ArpIgnored),
+        local::Answer::Malformed => L3Out::Drop(DropReason::ArpMalformed),
+    }
+}
+
+fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, dst_mac: MacAddr) -> L3Out {
+    let l2 = cx.l2_len;
+    let ip = match Ipv4Packet::new_checked(&pkt.data()[l2..]) {
+        Ok(ip) => ip,
+        Err(e) => return L3Out::Drop(ipv4_reason(e)),
+    };
+    if !ip.verify_checksum() {
+        return L3Out::Drop(DropReason::IpBadChecksum);
+    }
+    let (src, dst, proto, ttl) = (ip.src_u32(), ip.dst_u32(), ip.protocol(), ip.ttl());
+    let first_fragment = ip.is_first_fragment();
+    let fragment = ip.is_fragment();
+    let hlen = ip.header_len();
+    let l4 = ip.payload();
+    let ports = if !fragment && (proto == 6 || proto == 17) && l4.len() >= 4 {
+        (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+    } else {
+        (0, 0)
+    };
+    let icmp_type = if first_fragment && proto == 1 && !l4.is_empty() { Some(l4[0]) } else { None };
+
+    if let Sender::Endpoint(ep) = cx.sender {
+        if !ep.may_send_v4(src, cx.src_mac) {
+            // The one exception: a DHCP client without an address yet.
+            let dhcp = src == 0 && proto == 17 && ports == (68, 67) && cx.vrf.dhcp.is_some();
+            if !dhcp {
+                return L3Out::Drop(DropReason::Spoofed);
+            }
+        }
+        if proto == 17 && ports.1 == 67 && !fragment {
+            return match (&cx.vrf.dhcp, ep.ipv4.first()) {
+                (Some(server), Some(_)) => match local::dhcp::answer(pkt, l2, hlen, ep, cx.vrf, server) {
+                    local::Answer::Replied => {
+                        st.counters.dhcp_replies += 1;
+                        cx.back()
+                    }
+                    local::Answer::Ignored => L3Out::Drop(DropReason::DhcpIgnored),
+                    local::Answer::Malformed => L3Out::Drop(DropReason::DhcpMalformed),
+                },
+                _ => L3Out::Drop(DropReason::DhcpIgnored),
+            };
+        }
+    }
+    if dst_mac.is_multicast() || Ipv4Addr::from(dst).is_multicast() || dst == u32::MAX {
+        return L3Out::Drop(DropReason::L3Multicast);
+    }
+
+    let mut vrf = cx.vrf;
+    let mut leaked = false;
+    loop {
+        let Some(nh_id) = vrf.fib4.lookup(dst) else {
+            return icmp4_error(cx, st, pkt, now_ms, icmpv4::DEST_UNREACHABLE, icmpv4::NET_UNREACHABLE, DropReason::NoRoute);
+        };
+        let mut nh = &vrf.next_hops[nh_id as usize];
+        if let NextHop::Ecmp(members) = nh {
+            let h = ecmp::flow_hash_v4(src, dst, proto, ports.0, ports.1);
+            nh = &vrf.next_hops[members[ecmp::pick(members.len(), h)] as usize];
+        }
+        let (out_port, out_vlan, new_dst, new_src) = match nh {
+            NextHop::Local => {
+                return match icmp_type {
+                    Some(icmpv4::ECHO_REQUEST) if !fragment => {
+                        if local::icmp::echo_reply_v4(pkt, l2, cx.our_mac) {
+                            st.counters.echo_replies += 1;
+                            cx.back()
+                        } else {
+                            L3Out::Drop(DropReason::IpBadLength)
+                        }
+                    }
+                    _ => L3Out::Drop(DropReason::LocalUnhandled),
+                };
+            }
+            NextHop::Endpoint(e) => {
+                let ep = &cx.l3.endpoints[*e as usize];
+                let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
+                (ep.port, ep.vlan, ep.mac, gw)
+            }
+            NextHop::Gateway { port, vlan, mac, src_mac } => (*port, *vlan, *mac, *src_mac),
+            NextHop::Vrf(other) if !leaked => {
+                leaked = true;
+                match cx.l3.vrfs.get(*other as usize) {
+                    Some(v) => {
+                        vrf = v;
+                        continue;
+                    }
+                    None => return L3Out::Drop(DropReason::NoRoute),
+                }
+            }
+            NextHop::Vrf(_) | NextHop::Ecmp(_) => return L3Out::Drop(DropReason::RouteLoop),
+            NextHop::Blackhole => return L3Out::Drop(DropReason::Blackhole),
+        };
+        if ttl <= 1 {
+            return icmp4_error(cx, st, pkt, now_ms, icmpv4::TIME_EXCEEDED, 0, DropReason::TtlExpired);
+        }
+        let d = pkt.data_mut();
+        let mut ip = Ipv4Packet::new_unchecked(&mut d[l2..]);
+        ip.decrement_ttl();
+        let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+        eth.set_dst(new_dst);
+        eth.set_src(new_src);
+        st.counters.routed += 1;
+        return L3Out::Tx { port: out_port, vlan: out_vlan };
+    }
+}
+
+fn icmp4_error<B: PacketBuf>(
+    cx: &Ctx<'_>,
+    st: &mut L3State,
+    pkt: &mut B,
+    now_ms: u64,
+    typ: u8,
+    code: u8,
+    reason: DropReason,
+) -> L3Out {
+    // Never answer an ICMP error with an error (RFC 1812 4.3.2.7), nor a fragment tail.
+    let our_ip = match cx.sender {
+        Sender::Endpoint(_) => cx.vrf.gateway_v4,
+        Sender::Uplink(u) => u.ipv4,
+    };
+    let Some(our_ip) = our_ip else { return L3Out::Drop(reason) };
+    {
+        let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[cx.l2_len..]) else { return L3Out::Drop(reason) };
+        if !ip.is_first_fragment() {
+            return L3Out::Drop(reason);
+        }
+        if ip.protocol() == 1 {
+            let t = ip.payload().first().copied().unwrap_or(0);
+            if !matches!(t, icmpv4::ECHO_REQUEST | icmpv4::ECHO_REPLY) {
+                return L3Out::Drop(reason);
+            }
+        }
+    }
+    if !st.icmp_token(now_ms) {
+        return L3Out::Drop(reason);
+    }
+    if local::icmp::error_v4(pkt, cx.l2_len, cx.our_mac, cx.src_mac, our_ip, typ, code) {
+        // The packet ends as the error it caused: counted as `icmp_errors`, not as a drop.
+        // (Rate-limited or unanswerable, it is a drop under `reason`.)
+        st.counters.icmp_errors += 1;
+        cx.back()
+    } else {
+        L3Out::Drop(reason)
+    }
+}
+
+fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) -> L3Out {
+    let l2 = cx.l2_len;
+    let ip = match Ipv6Packet::new_checked(&pkt.data()[l2..]) {
+        Ok(ip) => ip,
+        Err(e) => return L3Out::Drop(ipv6_reason(e)),
+    };
+    let (src, dst, hop) = (ip.src_u128(), ip.dst_u128(), ip.hop_limit());
+    let (proto, l4_off, frag) = match ip.upper_layer() {
+        Ok(x) => x,
+        Err(e) => return L3Out::Drop(ipv6_reason(e)),
+    };
+    let first_fragment = frag.is_none_or(|f| f.offset == 0);
+    // The L4 header inside the payload (which is bounded by payload_len).
+    let l4 = ip.payload().get(l4_off.saturating_sub(40)..).unwrap_or(&[]);
+    let ports = if frag.is_none() && (proto == 6 || proto == 17) && l4.len() >= 4 {
+        (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+    } else {
+        (0, 0)
+    };
+    let icmp_type = if first_fragment && proto == 58 && !l4.is_empty() { Some(l4[0]) } else { None };
+
+    if let Sender::Endpoint(ep) = cx.sender {
+        // DAD probes come from :: and are not ours to answer; anything else must be
+        // the endpoint's own address.
+        if !ep.may_send_v6(src, cx.src_mac) {
+            return L3Out::Drop(if src == 0 { DropReason::NdIgnored } else { DropReason::Spoofed });
+        }
+    }
+    // Neighbor discovery first: it is addressed to multicast and link-local addresses.
+    if let Some(t) = icmp_type {
+        if t == icmpv6::NEIGHBOR_SOLICIT {
+            let answer = |target: Ipv6Addr| -> bool {
+                match cx.sender {
+                    Sender::Endpoint(ep) => {
+                        !ep.ipv6.contains(&target)
+                            && match cx.vrf.mode {
+                                NetMode::Routed => true,
+                                NetMode::Bridged => {
+                                    Some(target) == cx.vrf.gateway_v6 || target == cx.vrf.gateway_v6_ll
+                                }
+                            }
+                    }
+                    Sender::Uplink(u) => Some(target) == u.ipv6,
+                }
+            };
+            return match local::ndp::answer_ns(pkt, l2, l4_off, cx.our_mac, answer) {
+                local::Answer::Replied => {
+                    st.counters.nd_replies += 1;
+                    cx.back()
+                }
+                local::Answer::Ignored => L3Out::Drop(DropReason::NdIgnored),
+                local::Answer::Malformed => L3Out::Drop(DropReason::NdMalformed),
+            };
+        }
+        if matches!(t, icmpv6::ROUTER_SOLICIT | icmpv6::ROUTER_ADVERT | icmpv6::NEIGHBOR_ADVERT | 143 /* MLDv2 */) {
+            return L3Out::Drop(DropReason::NdIgnored);
+        }
+    }
+    if (dst >> 120) == 0xff {
+        return L3Out::Drop(DropReason::L3Multicast);
+    }
+
+    let mut vrf = cx.vrf;
+    let mut leaked = false;
+    loop {
+        let Some(nh_id) = vrf.fib6.lookup(dst) else {
+            return icmp6_error(cx, st, pkt, now_ms, icmpv6::DEST_UNREACHABLE, 0, DropReason::NoRoute);
+        };
+        let mut nh = &vrf.next_hops[nh_id as usize];
+        if let NextHop::Ecmp(members) = nh {
+            let h = ecmp::flow_hash_v6(src, dst, proto, ports.0, ports.1);
+            nh = &vrf.next_hops[members[ecmp::pick(members.len(), h)] as usize];
+        }
+        let (out_port, out_vlan, new_dst, new_src) = match nh {
+            NextHop::Local => {
+                return match icmp_type {
+                    Some(icmpv6::ECHO_REQUEST) if frag.is_none() => {
+                        if local::icmp::echo_reply_v6(pkt, l2, l4_off, cx.our_mac) {
+                            st.counters.echo_replies += 1;
+                            cx.back()
+                        } else {
+                            L3Out::Drop(DropReason::IpBadLength)
+                        }
+                    }
+                    _ => L3Out::Drop(DropReason::LocalUnhandled),
+                };
+            }
+            NextHop::Endpoint(e) => {
+                let ep = &cx.l3.endpoints[*e as usize];
+                let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
+                (ep.port, ep.vlan, ep.mac, gw)
+            }
+            NextHop::Gateway { port, vlan, mac, src_mac } => (*port, *vlan, *mac, *src_mac),
+            NextHop::Vrf(other) if !leaked => {
+                leaked = true;
+                match cx.l3.vrfs.get(*other as usize) {
+                    Some(v) => {
+                        vrf = v;
+                        continue;
+                    }
+                    None => return L3Out::Drop(DropReason::NoRoute),
+                }
+            }
+            NextHop::Vrf(_) | NextHop::Ecmp(_) => return L3Out::Drop(DropReason::RouteLoop),
+            NextHop::Blackhole => return L3Out::Drop(DropReason::Blackhole),
+        };
+        if hop <= 1 {
+            return icmp6_error(cx, st, pkt, now_ms, icmpv6::TIME_EXCEEDED, 0, DropReason::TtlExpired);
+        }
+        let d = pkt.data_mut();
+        Ipv6Packet::new_unchecked(&mut d[l2..]).set_hop_limit(hop - 1);
+        let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+        eth.set_dst(new_dst);
+        eth.set_src(new_src);
+        st.counters.routed += 1;
+        return L3Out::Tx { port: out_port, vlan: out_vlan };
+    }
+}
+
+fn icmp6_error<B: PacketBuf>(
+    cx: &Ctx<'_>,
+    st: &mut L3State,
+    pkt: &mut B,
+    now_ms: u64,
+    typ: u8,
+    code: u8,
+    reason: DropReason,
+) -> L3Out {
+    let our_ip = match cx.sender {
+        Sender::Endpoint(_) => cx.vrf.gateway_v6.or(Some(cx.vrf.gateway_v6_ll)),
+        Sender::Uplink(u) => u.ipv6,
+    };
+    let Some(our_ip) = our_ip else { return L3Out::Drop(reason) };
+    {
+        let Ok(ip) = Ipv6Packet::new_checked(&pkt.data()[cx.l2_len..]) else { return L3Out::Drop(reason) };
+        let Ok((proto, off, frag)) = ip.upper_layer() else { return L3Out::Drop(reason) };
+        if frag.is_some_and(|f| f.offset != 0) {
+            return L3Out::Drop(reason);
+        }
+        // No error about an ICMPv6 error (types below 128).
+        if proto == 58 && ip.payload().get(off - 40).is_some_and(|t| *t < 128) {
+            return L3Out::Drop(reason);
+        }
+    }
+    if !st.icmp_token(now_ms) {
+        return L3Out::Drop(reason);
+    }
+    if local::icmp::error_v6(pkt, cx.l2_len, cx.our_mac, cx.src_mac, our_ip, typ, code) {
+        st.counters.icmp_errors += 1;
+        cx.back()
+    } else {
+        L3Out::Drop(reason)
+    }
+}
+
+fn ipv4_reason(e: Ipv4Error) -> DropReason {
+    match e {
+        Ipv4Error::Truncated => DropReason::IpTruncated,
+        Ipv4Error::BadVersion | Ipv4Error::BadIhl => DropReason::IpBadHeader,
+        Ipv4Error::BadTotalLen => DropReason::IpBadLength,
+    }
+}
+
+fn ipv6_reason(e: Ipv6Error) -> DropReason {
+    match e {
+        Ipv6Error::TooManyExtHeaders => DropReason::Ipv6ExtChain,
+        Ipv6Error::Truncated => DropReason::IpTruncated,
+        _ => DropReason::IpBadHeader,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! Layer 3: virtual networks (one VRF each), endpoints, next hops and the routing stage.
+//!
+//! Model (shared/DESIGN.md §4): every workload is an *endpoint* on a *network*; each
+//! network is its own VRF with its own FIBs, so tenants may reuse address space and no
+//! packet crosses VRFs unless a route says so (a `NextHop::Vrf` leak). sluice is the
+//! gateway of every network: it answers ARP/ND for it, ICMP echo to it, and DHCPv4 for
+//! its endpoints (the `local` stage), and routes between endpoints and uplinks.
+//!
+//! Everything here is immutable once built (`build::build_l3`) and published inside
+//! [`crate::tables::Tables`]; the per-worker state of the stage (ICMP error rate limit)
+//! lives in [`forward::L3State`].
+
+pub mod build;
+pub mod forward;
+#[cfg(test)]
+pub(crate) mod fixture;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::route::{Fib4, Fib6, NextHopId};
+use crate::tables::PortIdx;
+use crate::wire::MacAddr;
+
+pub use build::{build_l3, EndpointSpec, L3Spec, NetworkSpec, NextHopSpec, RouteSpec, UplinkSpec};
+pub use forward::{L3Counters, L3Out, L3State};
+
+/// Index of a VRF (network) in [`L3Tables::vrfs`].
+pub type VrfIdx = u16;
+/// Index of an endpoint in [`L3Tables::endpoints`].
+pub type EndpointIdx = u32;
+
+/// Where a route sends packets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    /// A local workload.
+    Endpoint(EndpointIdx),
+    /// A router reached through a port (an uplink).
+    Gateway { port: PortIdx, vlan: Option<u16>, mac: MacAddr, src_mac: MacAddr },
+    /// One of several next hops, by flow hash. Members are plain next hops of this VRF.
+    Ecmp(Box<[NextHopId]>),
+    /// Look the destination up again in another VRF (explicit route leaking; one hop).
+    Vrf(VrfIdx),
+    /// An address of sluice itself: answered by the local stage, never forwarded.
+    Local,
+    /// Drop without an ICMP error.
+    Blackhole,
+}
+
+/// Whether sluice routes every packet of a network (Calico/Contrail) or bridges within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NetMode {
+    #[default]
+    Routed,
+    Bridged,
+}
+
+/// The DHCPv4 server of a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpServer {
+    pub lease_s: u32,
+    pub dns: Box<[Ipv4Addr]>,
+}
+
+/// One virtual network.
+#[derive(Debug)]
+pub struct Vrf {
+    pub name: String,
+    /// Operator-visible VRF id.
+    pub id: u32,
+    pub mode: NetMode,
+    pub fib4: Fib4,
+    pub fib6: Fib6,
+    /// Indexed by the FIB's `NextHopId`.
+    pub next_hops: Box<[NextHop]>,
+    /// The MAC sluice uses as this network's gateway.
+    pub gateway_mac: MacAddr,
+    pub gateway_v4: Option<Ipv4Addr>,
+    pub gateway_v6: Option<Ipv6Addr>,
+    /// The gateway's IPv6 link-local address (fe80::/64 + EUI-64 of `gateway_mac`).
+    pub gateway_v6_ll: Ipv6Addr,
+    /// IPv4 subnets (network address, prefix length).
+    pub subnets4: Box<[(Ipv4Addr, u8)]>,
+    pub dhcp: Option<DhcpServer>,
+}
+
+/// An address an endpoint may use besides its own (allowed address pair).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowedPrefix {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+/// Extra (prefix, optional MAC) an endpoint may send from: VIPs, VRRP, nested workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllowedPair {
+    pub prefix: AllowedPrefix,
+    /// `None`: with the endpoint's own MAC.
+    pub mac: Option<MacAddr>,
+}
+
+/// A workload attachment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub vrf: VrfIdx,
+    pub port: PortIdx,
+    /// The 802.1Q VLAN the endpoint sits on at its port (`None`: untagged).
+    pub vlan: Option<u16>,
+    pub mac: MacAddr,
+    pub ipv4: Box<[Ipv4Addr]>,
+    pub ipv6: Box<[Ipv6Addr]>,
+    pub allowed: Box<[AllowedPair]>,
+    /// Prefix length handed out by DHCP with `ipv4[0]` (the containing subnet's).
+    pub dhcp_prefix_len: u8,
+}
+
+/// A port connecting sluice to an outside router, in one VRF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uplink {
+    pub vrf: VrfIdx,
+    pub mac: MacAddr,
+    pub vlan: Option<u16>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// What a port is for, at layer 3.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PortRole {
+    /// Not an L3 port (a bridge port, or unused).
+    #[default]
+    None,
+    /// Hosts these endpoints (routed networks).
+    Endpoints(Box<[EndpointIdx]>),
+    /// An uplink into a VRF.
+    Uplink(Uplink),
+}
+
+/// Everything layer 3 in a published snapshot.
+#[derive(Debug, Default)]
+pub struct L3Tables {
+    pub vrfs: Box<[Vrf]>,
+    pub endpoints: Box<[Endpoint]>,
+    /// By `PortIdx`.
+    pub port_role: Box<[PortRole]>,
+}
+
+impl L3Tables {
+    /// The endpoint on `port` that sends with `vlan` and source `mac`.
+    #[inline]
+    pub fn endpoint_at(&self, port: PortIdx, vlan: Option<u16>, mac: MacAddr) -> Option<EndpointIdx> {
+        let PortRole::Endpoints(list) = self.port_role.get(port as usize)? else { return None };
+        list.iter().copied().find(|&e| {
+            let ep = &self.endpoints[e as usize];
+            ep.vlan == vlan && (ep.mac == mac || ep.allowed.iter().any(|a| a.mac == Some(mac)))
+        })
+    }
+
+    /// Whether any L3 role is configured (the pipeline skips L3 entirely otherwise).
+    pub fn is_empty(&self) -> bool {
+        self.vrfs.is_empty()
+    }
+}
+
+/// The IPv6 link-local address derived from a MAC (RFC 4291 modified EUI-64).
+pub fn link_local_from_mac(mac: MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
+}
+
+impl Endpoint {
+    /// Whether the endpoint may send from IPv4 `src` with MAC `mac`.
+    #[inline]
+    pub fn may_send_v4(&self, src: u32, mac: MacAddr) -> bool {
+        if mac == self.mac && self.ipv4.iter().any(|a| u32::from(*a) == src) {
+            return true;
+        }
+        self.allowed.iter().any(|a| match a.prefix {
+            AllowedPrefix::V4(p, len) => a.mac.unwrap_or(self.mac) == mac && prefix_match32(src, p, len),
+            AllowedPrefix::V6(..) => false,
+        })
+    }
+
+    /// Whether the endpoint may send from IPv6 `src` with MAC `mac`. Its link-local
+    /// address (from its MAC) is always allowed.
+    #[inline]
+    pub fn may_send_v6(&self, src: u128, mac: MacAddr) -> bool {
+        if mac == self.mac
+            && (self.ipv6.iter().any(|a| u128::from(*a) == src) || src == u128::from(link_local_from_mac(self.mac)))
+        {
+            return true;
+        }
+        self.allowed.iter().any(|a| match a.prefix {
+            AllowedPrefix::V6(p, len) => a.mac.unwrap_or(self.mac) == mac && prefix_match128(src, p, len),
+            AllowedPrefix::V4(..) => false,
+        })
+    }
+}
+
+#[inline]
+fn prefix_match32(a: u32, p: u32, len: u8) -> bool {
+    len == 0 || (a ^ p) >> (32 - len.min(32) as u32) == 0
+}
+
+#[inline]
+fn prefix_match128(a: u128, p: u128, len: u8) -> bool {
+    len == 0 || (a ^ p) >> (128 - len.min(128) as u32) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_is_eui64() {
+        let mac: MacAddr = "02:00:00:00:ff:01".parse().unwrap();
+        assert_eq!(link_local_from_mac(mac), "fe80::ff:fe00:ff01".parse::<Ipv6Addr>().unwrap());
+        let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(link_local_from_mac(mac), "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn spoof_rules() {
+        let mac: MacAddr = "02:00:00:00:00:0a".parse().unwrap();
+        let other: MacAddr = "02:00:00:00:00:0b".parse().unwrap();
+        let ep = Endpoint {
+            name: "a".into(),
+            vrf: 0,
+            port: 0,
+            vlan: None,
+            mac,
+            ipv4: vec![Ipv4Addr::new(10, 1, 0, 10)].into(),
+            ipv6: vec!["fd00::10".parse().unwrap()].into(),
+            allowed: vec![
+                AllowedPair { prefix: AllowedPrefix::V4(u32::from(Ipv4Addr::new(10, 9, 0, 0)), 16), mac: None },
+                AllowedPair { prefix: AllowedPrefix::V4(u32::from(Ipv4Addr::new(10, 1, 0, 99)), 32), mac: Some(other) },
+            ]
+            .into(),
+            dhcp_prefix_len: 24,
+        };
+        let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
+        assert!(ep.may_send_v4(ip("10.1.0.10"), mac));
+        assert!(!ep.may_send_v4(ip("10.1.0.11"), mac), "someone else's IP");
+        assert!(!ep.may_send_v4(ip("10.1.0.10"), other), "own IP, wrong MAC");
+        assert!(ep.may_send_v4(ip("10.9.200.1"), mac), "allowed pair prefix with own MAC");
+        assert!(!ep.may_send_v4(ip("10.9.200.1"), other));
+        assert!(ep.may_send_v4(ip("10.1.0.99"), other), "allowed pair with its own MAC");
+        assert!(ep.may_send_v6(u128::from("fd00::10".parse::<Ipv6Addr>().unwrap()), mac));
+        assert!(ep.may_send_v6(u128::from(link_local_from_mac(mac)), mac));
+        assert!(!ep.may_send_v6(u128::from("fd00::11".parse::<Ipv6Addr>().unwrap()), mac));
+        assert!(prefix_match32(1, 0, 0) && prefix_match128(5, 0, 0));
+    }
+}

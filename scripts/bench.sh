@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# System benchmark: sluice vs the dpdk-testpmd ceiling on the same input.
+#
+# Both forward 64-byte UDP frames (generated pcap, --flows flows) replayed from memory by
+# net_pcap (infinite_rx) to a net_null sink, with one forwarding core (CPU 1; CPU 0 runs
+# the main/control thread). testpmd runs first (io forwarding: no packet is even read),
+# then sluice (L2 learning bridge, known unicast through a static MAC). Never both at
+# once. Prints one table: testpmd Mpps, sluice Mpps, sluice/testpmd, sluice cycles/pkt.
+#
+#   scripts/bench.sh [--flows N] [--seconds N] [--no-huge] [--skip-build]
+#                    [--hugepages N] [--keep]
+#
+#   --flows N       distinct UDP flows in the pcap (default 1024; 65536 for the 64k run)
+#   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
+#   --no-huge       run both without hugepages (anonymous memory)
+#   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
+#   --skip-build    use target/release/sluice as it is
+#   --keep          keep the work directory (pcap, config, logs, stats JSON)
+#
+# Needs root for hugepages (without them, or without root, it falls back to --no-huge and
+# says so). Reserved hugepages are left reserved (the table footer says how to release
+# them). Quiet unless something fails; a failing step prints its log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLOWS=1024
+DUR=10
+NO_HUGE=0
+SKIP_BUILD=0
+KEEP=0
+PAGES=${SLUICE_BENCH_HUGEPAGES:-1024}
+# Fewest free pages a hugepage run needs (testpmd's pool is ~40 MB, sluice's ~100 MB).
+MIN_PAGES=256
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+note() { printf 'bench: %s\n' "$*" >&2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --flows) FLOWS=${2:?--flows needs a number}; shift 2 ;;
+        --seconds) DUR=${2:?--seconds needs a number}; shift 2 ;;
+        --hugepages) PAGES=${2:?--hugepages needs a number}; shift 2 ;;
+        --no-huge) NO_HUGE=1; shift ;;
+        --skip-build) SKIP_BUILD=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+for v in FLOWS DUR PAGES; do
+    [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "${v,,} must be a positive integer"
+done
+[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (main on 0, forwarding on 1)"
+command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (scripts/setup.sh installs DPDK)"
+
+WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+PID=
+cleanup() {
+    # Only ever the one process this script started and is waiting for.
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -INT "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    if [ "$KEEP" = 1 ]; then note "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs "$@" with output to $1's log; on failure prints the log and exits.
+step() {
+    local name=$1; shift
+    if ! "$@" >"$WORK/$name.log" 2>&1; then
+        note "$name failed: $*"
+        tail -n 40 "$WORK/$name.log" >&2
+        exit 1
+    fi
+}
+
+# --- build -----------------------------------------------------------------------------
+SLUICE=target/release/sluice
+if [ "$SKIP_BUILD" = 0 ]; then
+    step build cargo build --release -p sluice
+fi
+[ -x "$SLUICE" ] || die "$SLUICE missing (build it or drop --skip-build)"
+
+# A benchmark beside a compile, a test run or another poller measures that instead.
+# (Checked before and after each measurement; only 2 CPUs, and the poller takes one.)
+others() {
+    local p mine=" "
+    [ -z "$PID" ] || mine=" $PID $(pgrep -P "$PID" | tr '\n' ' ')"
+    for p in $(ps -eo pid=,comm= | awk '$2 ~ /^(rustc|cargo|sluice|dpdk-testpmd)$/ {print $1}'); do
+        [[ $mine == *" $p "* ]] || echo "$p"
+    done
+}
+busy_wait=0
+disturbed=
+while [ -n "$(others)" ]; do
+    [ "$busy_wait" = 0 ] && note "waiting for running cargo/rustc/sluice/testpmd to finish (up to 30 min)..."
+    busy_wait=$((busy_wait + 5))
+    [ "$busy_wait" -le 1800 ] || die "other busy processes still running after 30 min: results would be worthless"
+    sleep 5
+done
+
+# --- memory: hugepages or not ------------------------------------------------------------
+HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+MODE=hugepages
+reserved_note=
+free_pages() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
+if [ "$NO_HUGE" = 1 ]; then
+    MODE=no-huge
+else
+    fallback=
+    if [ ! -w "$HP" ]; then
+        fallback="cannot write $HP (not root?)"
+    else
+        before=$(cat "$HP")
+        if [ "$before" -lt "$PAGES" ]; then
+            echo "$PAGES" >"$HP" 2>/dev/null || true
+        fi
+        after=$(cat "$HP")
+        [ "$after" -gt "$before" ] && reserved_note="reserved $((after - before)) hugepages (now $after x 2 MB); they stay reserved: echo $before > $HP releases them"
+        if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
+            mkdir -p /dev/hugepages
+            mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || fallback="cannot mount hugetlbfs at /dev/hugepages"
+        fi
+        [ -n "$fallback" ] || [ "$(free_pages)" -ge "$MIN_PAGES" ] \
+            || fallback="only $(free_pages) free 2 MB hugepages (need $MIN_PAGES)"
+    fi
+    if [ -n "$fallback" ]; then
+        note "no hugepages: $fallback; falling back to --no-huge"
+        MODE=no-huge
+    fi
+fi
+
+# --- traffic ---------------------------------------------------------------------------
+PCAP=$WORK/udp-$FLOWS-flows.pcap
+step gen-pcap "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# --- (a) the ceiling: testpmd io forwarding pcap -> null --------------------------------
+# Two streams exist (paired topology); the null port has no-rx=1, so only pcap -> null
+# carries packets (the other one polls an always-empty queue).
+if [ "$MODE" = hugepages ]; then
+    TP_MEM=(--in-memory)
+else
+    TP_MEM=(--no-huge --no-shconf -m 1024)
+fi
+TP_LOG=$WORK/testpmd.log
+timeout -k 5 $((DUR + 60)) dpdk-testpmd -l 0,1 "${TP_MEM[@]}" --no-pci --log-level=error \
+    --vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev "net_null0,no-rx=1" \
+    -- --forward-mode=io --no-flush-rx --total-num-mbufs=16384 --stats-period 1 \
+    </dev/null >"$TP_LOG" 2>&1 &
+PID=$!
+# Port 0's Rx-pps, one value per stats block (the first block, at start, reads 0).
+tp_samples() { awk '/NIC statistics for port 0/ {p=1} p && /Rx-pps:/ {print $2; p=0}' "$TP_LOG"; }
+# Wait for the first non-zero second (warm-up), then $DUR more; bounded by startup time.
+deadline=$((SECONDS + DUR + 45))
+while kill -0 "$PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+    [ "$(tp_samples | awk '$1 > 0' | wc -l)" -ge $((DUR + 1)) ] && break
+    [ -z "$(others)" ] || disturbed=1
+    sleep 0.5
+done
+kill -INT "$PID" 2>/dev/null || true
+wait "$PID" 2>/dev/null || true
+PID=
+mapfile -t tp < <(tp_samples | awk '$1 > 0 {n++; if (n > 1) print}' | head -n "$DUR")
+if [ "${#tp[@]}" -lt 3 ]; then
+    note "testpmd gave ${#tp[@]} samples"
+    tail -n 40 "$TP_LOG" >&2
+    exit 1
+fi
+TP_PPS=$(printf '%s\n' "${tp[@]}" | median)
+TP_MPPS=$(awk -v v="$TP_PPS" 'BEGIN {printf "%.3f", v / 1e6}')
+
+# --- (b) sluice: L2 learning bridge pcap -> null ------------------------------------------
+NO_HUGE_YAML=false
+[ "$MODE" = no-huge ] && NO_HUGE_YAML=true
+CONF=$WORK/sluice.yaml
+cat >"$CONF" <<EOF
+# scripts/bench.sh: the embedded default (control/src/demo.rs) with the worker on CPU 1.
+dpdk:
+  no_huge: $NO_HUGE_YAML
+  log_level: error
+main_core: 0
+workers:
+  cores: [1]
+ports:
+  - name: in0
+    devargs: "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+  - name: out0
+    devargs: "net_null0,no-rx=1"
+    rx: false
+bridges:
+  - name: br0
+    ports:
+      - port: in0
+      - port: out0
+    static_macs:
+      - mac: "02:00:00:00:00:02"
+        port: out0
+stats:
+  interval_s: 1
+EOF
+SL_JSON=$WORK/sluice-stats.json
+# +1: the first line is the warm-up second.
+timeout -k 5 $((DUR + 60)) "$SLUICE" --log error run --config "$CONF" \
+    --duration $((DUR + 1)).5 --interval 1 --stats-json "$SL_JSON" >"$WORK/sluice.log" 2>&1 &
+PID=$!
+while kill -0 "$PID" 2>/dev/null; do
+    [ -z "$(others)" ] || disturbed=1
+    sleep 0.5
+done
+rc=0
+wait "$PID" || rc=$?
+PID=
+if [ "$rc" != 0 ]; then
+    note "sluice failed (exit $rc)"
+    tail -n 40 "$WORK/sluice.log" >&2
+    exit 1
+fi
+mapfile -t sl < <(awk '$1 == "rx" && $3 == "Mpps" {n++; if (n > 1) print $2}' "$WORK/sluice.log" | head -n "$DUR")
+if [ "${#sl[@]}" -lt 3 ]; then
+    note "sluice gave ${#sl[@]} samples"
+    tail -n 40 "$WORK/sluice.log" >&2
+    exit 1
+fi
+SL_MPPS=$(printf '%s\n' "${sl[@]}" | median)
+SL_MPPS=$(awk -v v="$SL_MPPS" 'BEGIN {printf "%.3f", v}')
+if command -v jq >/dev/null; then
+    CPP=$(jq -r '.workers[0].cycles_per_packet' "$SL_JSON")
+else
+    CPP=$(grep -o '"cycles_per_packet": *[0-9.eE+-]*' "$SL_JSON" | head -n 1 | sed 's/.*: *//')
+fi
+CPP=$(awk -v v="$CPP" 'BEGIN {printf "%.1f", v}')
+RATIO=$(awk -v s="$SL_MPPS" -v t="$TP_MPPS" 'BEGIN {printf "%.2f", (t > 0) ? s / t : 0}')
+SL_DROPS=$(grep -o '"drops_total": *[0-9]*' "$SL_JSON" | head -n 1 | sed 's/.*: *//')
+
+# --- report ----------------------------------------------------------------------------
+cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+printf '\nsluice system benchmark: %s flows, 64-byte frames, pcap(infinite_rx) -> null, 1 forwarding core\n' "$FLOWS"
+printf 'mode: %s   cpu: %s x %s   samples: median of %s s (testpmd) / %s s (sluice) after 1 s warm-up\n\n' \
+    "$MODE" "$(nproc)" "$cpu" "${#tp[@]}" "${#sl[@]}"
+printf '%-10s %-6s %12s %12s %15s %12s\n' mode flows "testpmd Mpps" "sluice Mpps" "sluice/testpmd" "cycles/pkt"
+printf '%-10s %-6s %12s %12s %15s %12s\n' "$MODE" "$FLOWS" "$TP_MPPS" "$SL_MPPS" "$RATIO" "$CPP"
+printf '\nper-second samples (Mpps):\n  testpmd: %s\n  sluice:  %s\n' \
+    "$(printf '%s\n' "${tp[@]}" | awk '{printf "%.2f ", $1 / 1e6}')" "$(printf '%.2f ' "${sl[@]}")"
+[ "${SL_DROPS:-0}" = 0 ] || printf 'note: sluice dropped %s packets (see --keep and the stats JSON)\n' "$SL_DROPS"
+[ -z "$disturbed" ] || printf 'WARNING: cargo/rustc/sluice/testpmd ran beside the measurement: numbers are not trustworthy\n'
+[ "$busy_wait" = 0 ] || printf 'note: waited %s s for cargo/rustc to finish first\n' "$busy_wait"
+[ -z "$reserved_note" ] || printf 'note: %s\n' "$reserved_note"
+if [ "$MODE" = hugepages ] && [ -z "$reserved_note" ]; then
+    printf 'note: hugepages were already reserved (%s x 2 MB); left as they were\n' "$(cat "$HP")"
+fi
