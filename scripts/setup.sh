@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev clang libclang-dev pkg-config libpcap-dev
-          tshark tcpdump iproute2 iputils-ping python3-scapy procps)
+          tshark tcpdump iproute2 iputils-ping python3-scapy procps udhcpc ethtool netcat-openbsd)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -111,3 +111,74 @@ fn missing_required_keys_are_named() {
     assert!(e.msg.contains("missing field `name`"), "{e}");
     assert_eq!(e.path, "ports[0]");
 }
+
+const L3: &str = r#"
+dpdk: {no_huge: true}
+workers: {cores: [0]}
+ports:
+  - {name: pa, devargs: net_null0}
+  - {name: pb, devargs: net_null1}
+  - {name: up0, devargs: net_null2, uplink: {network: blue, ipv4: 192.0.2.2}}
+networks:
+  - name: blue
+    subnets: ["10.1.0.0/24", "fd00:1::/64"]
+    gateway: {ipv4: 10.1.0.1, ipv6: "fd00:1::1"}
+  - name: red
+    subnets: ["10.1.0.0/24"]
+endpoints:
+  - {name: a, network: blue, port: pa, mac: "02:00:00:00:00:0a", ips: [10.1.0.10, "fd00:1::10"]}
+  - {name: b, network: red, port: pb, mac: "02:00:00:00:00:0b", ips: [10.1.0.10]}
+routes:
+  - {network: blue, prefix: 0.0.0.0/0, via: {gateway: 192.0.2.1, port: up0, mac: "02:00:00:00:aa:01"}}
+  - {network: blue, prefix: 172.16.0.0/16, via: {network: red}}
+  - {network: red, prefix: 10.9.0.0/16, via: {ecmp: [{endpoint: b}, {gateway: 192.0.2.9, port: up0, mac: "02:00:00:00:aa:02"}]}}
+"#;
+
+fn l3_with(find: &str, replace: &str) -> String {
+    assert!(L3.contains(find), "{find}");
+    L3.replacen(find, replace, 1)
+}
+
+#[test]
+fn l3_config_parses_and_overlapping_tenants_are_fine() {
+    let c = Config::from_yaml(L3).unwrap();
+    assert_eq!(c.networks.len(), 2);
+    assert!(c.networks[0].dhcp.enabled);
+    assert_eq!(c.ports[2].uplink.as_ref().unwrap().network, "blue");
+    crate::plan::Plan::new(&c).unwrap();
+}
+
+#[test]
+fn l3_bad_values_name_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("name: red", "name: blue", "networks[1].name"),
+        ("name: red\n", "name: red\n    vrf: 1\n", "networks[1].vrf"),
+        ("name: red\n", "name: red\n    mode: bridged\n", "networks[1].mode"),
+        ("[\"10.1.0.0/24\"]\nendpoints", "[\"10.1.0.1/24\"]\nendpoints", "networks[1].subnets[0]"),
+        ("network: blue, ipv4: 192.0.2.2", "network: green, ipv4: 192.0.2.2", "ports[2].uplink.network"),
+        ("{name: b, network: red", "{name: a, network: red", "endpoints[1].name"),
+        ("{name: b, network: red", "{name: b, network: pink", "endpoints[1].network"),
+        ("port: pb, mac", "port: nope, mac", "endpoints[1].port"),
+        ("port: pb, mac", "port: up0, mac", "endpoints[1].port"),
+        ("mac: \"02:00:00:00:00:0b\"", "mac: \"ff:ff:ff:ff:ff:ff\"", "endpoints[1].mac"),
+        ("ips: [10.1.0.10]}", "ips: [10.2.0.10]}", "endpoints[1].ips[0]"),
+        ("ips: [10.1.0.10, \"fd00:1::10\"]", "ips: [10.1.0.1]", "endpoints[0].ips[0]"),
+        ("{network: blue, prefix: 0.0.0.0/0", "{network: grey, prefix: 0.0.0.0/0", "routes[0].network"),
+        ("prefix: 0.0.0.0/0", "prefix: 0.0.0.1/0", "routes[0].prefix"),
+        ("via: {gateway: 192.0.2.1, port: up0,", "via: {gateway: 192.0.2.1, port: pa,", "routes[0].via.port"),
+        ("port: up0, mac: \"02:00:00:00:aa:01\"}", "port: up0}", "routes[0].via.mac"),
+        ("via: {gateway: 192.0.2.1,", "via: {gateway: \"2001:db8::1\",", "routes[0].via.gateway"),
+        ("via: {network: red}", "via: {network: blue}", "routes[1].via.network"),
+        ("via: {network: red}", "via: {network: red, blackhole: true}", "routes[1].via"),
+        ("via: {network: red}", "via: {}", "routes[1].via"),
+        ("{endpoint: b}, {gateway", "{endpoint: zz}, {gateway", "routes[2].via.ecmp[0].endpoint"),
+        ("{endpoint: b}, {gateway", "{ecmp: [{endpoint: b}]}, {gateway", "routes[2].via.ecmp[0].ecmp"),
+    ];
+    for (find, replace, path) in cases {
+        let e = err(&l3_with(find, replace));
+        assert_eq!(e.path, *path, "{replace:?} gave {e}");
+    }
+    // The same address twice in one network is an error; across networks it is not.
+    let dup = l3_with("ips: [10.1.0.10]}", "ips: [10.1.0.10]}\n  - {name: c, network: red, port: pb, mac: \"02:00:00:00:00:0c\", ips: [10.1.0.10]}");
+    assert_eq!(err(&dup).path, "endpoints[2].ips[0]");
+}
