@@ -13,7 +13,7 @@ use sluice_dataplane::tables::{PortEntry, PortIdx, Tables};
 use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{RX_BURST, TX_BUFFER};
 
-use crate::config::{parse_prefix, Config, ConfigError, ViaConfig, VlanModeConfig};
+use crate::config::{bridge_port_carries, parse_prefix, Config, ConfigError, NetModeConfig, ViaConfig, VlanModeConfig};
 
 /// One port as the daemon opens it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,18 @@ impl Plan {
 
         let port_entries =
             cfg.ports.iter().map(|p| PortEntry { name: p.name.clone(), max_frame_len: p.mtu as u32 + 14 }).collect();
-        let l2 = build_l2(cfg.ports.len(), &bridge_specs(cfg)?).map_err(|m| ConfigError::new("bridges", m))?;
+        let mut l2 = build_l2(cfg.ports.len(), &bridge_specs(cfg)?).map_err(|m| ConfigError::new("bridges", m))?;
+        // A bridged network's gateway sits in its bridge domain.
+        for (ni, n) in cfg.networks.iter().enumerate() {
+            if let (NetModeConfig::Bridged, Some(b)) = (n.mode, &n.bridge) {
+                let d = l2
+                    .domain_of(b, n.vlan)
+                    .ok_or_else(|| ConfigError::new(format!("networks[{ni}].vlan"), "not a VLAN of the bridge"))?;
+                let mut domains = l2.domains.to_vec();
+                domains[d as usize].gateway = Some(ni as u16);
+                l2.domains = domains.into();
+            }
+        }
         let uplink_mac = cfg
             .ports
             .iter()
@@ -175,7 +186,10 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
         spec.networks.push(NetworkSpec {
             name: n.name.clone(),
             id,
-            mode: NetMode::Routed,
+            mode: match n.mode {
+                NetModeConfig::Routed => NetMode::Routed,
+                NetModeConfig::Bridged => NetMode::Bridged,
+            },
             subnets4,
             subnets6,
             gateway_mac: n.gateway.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_else(|| default_gateway_mac(id)),
@@ -195,11 +209,27 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
             };
             allowed.push(AllowedPair { prefix, mac: ap.mac.as_ref().and_then(|m| m.parse().ok()) });
         }
+        let ni = net(&e.network).unwrap_or_default();
+        let network = &cfg.networks[ni];
+        // In a bridged network the endpoint's tag is its bridge port's, for the network's VLAN.
+        let vlan = match (&network.mode, &network.bridge) {
+            (NetModeConfig::Bridged, Some(b)) => {
+                let tagged = cfg
+                    .bridges
+                    .iter()
+                    .filter(|x| x.name == *b)
+                    .flat_map(|x| x.ports.iter())
+                    .find(|bp| bp.port == e.port)
+                    .and_then(|bp| bridge_port_carries(bp, network.vlan));
+                (tagged == Some(true)).then_some(network.vlan)
+            }
+            _ => e.vlan,
+        };
         spec.endpoints.push(EndpointSpec {
             name: e.name.clone(),
-            network: net(&e.network).unwrap_or_default(),
+            network: ni,
             port: port(&e.port).unwrap_or_default(),
-            vlan: e.vlan,
+            vlan,
             mac,
             ipv4: e.ips.iter().filter_map(|a| if let IpAddr::V4(a) = a { Some(*a) } else { None }).collect(),
             ipv6: e.ips.iter().filter_map(|a| if let IpAddr::V6(a) = a { Some(*a) } else { None }).collect(),

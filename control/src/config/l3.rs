@@ -19,6 +19,12 @@ pub struct NetworkConfig {
     pub vrf: Option<u32>,
     #[serde(default)]
     pub mode: NetModeConfig,
+    /// Bridged mode: the bridge whose VLAN `vlan` is this network's broadcast domain.
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// Bridged mode: the VLAN in `bridge` (0: the bridge's untagged ports).
+    #[serde(default)]
+    pub vlan: u16,
     /// IPv4 and IPv6 subnets, `10.1.0.0/24`.
     #[serde(default)]
     pub subnets: Vec<String>,
@@ -165,6 +171,20 @@ pub(crate) fn parse_mac(s: &str, at: impl Fn() -> String) -> Result<MacAddr, Con
     Ok(mac)
 }
 
+/// Whether a bridge port carries VLAN `vid`, and if so whether frames leave it tagged.
+pub(crate) fn bridge_port_carries(bp: &super::BridgePortConfig, vid: u16) -> Option<bool> {
+    match bp.vlan_mode {
+        super::VlanModeConfig::Access => (bp.tag.unwrap_or(0) == vid).then_some(false),
+        super::VlanModeConfig::Trunk => {
+            if bp.native_vlan == Some(vid) {
+                Some(false)
+            } else {
+                (vid != 0 && (bp.trunks.is_empty() || bp.trunks.contains(&vid))).then_some(true)
+            }
+        }
+    }
+}
+
 fn e(path: impl Into<String>, msg: impl Into<String>) -> ConfigError {
     ConfigError::new(path, msg)
 }
@@ -184,6 +204,7 @@ impl Config {
         let bridged: HashSet<&str> = self.bridges.iter().flat_map(|b| b.ports.iter().map(|p| p.port.as_str())).collect();
         let mut nets = HashMap::new();
         let mut vrf_ids = HashSet::new();
+        let mut bridged_domains = HashSet::new();
         for (i, n) in self.networks.iter().enumerate() {
             let at = |k: &str| format!("networks[{i}].{k}");
             if n.name.is_empty() || nets.insert(n.name.as_str(), i).is_some() {
@@ -193,8 +214,22 @@ impl Config {
             if !vrf_ids.insert(vrf) {
                 return Err(e(at("vrf"), format!("VRF id {vrf} is used twice")));
             }
-            if n.mode == NetModeConfig::Bridged {
-                return Err(e(at("mode"), "bridged networks are not supported yet: use `bridges` for L2 and a routed network for L3"));
+            match (n.mode, &n.bridge) {
+                (NetModeConfig::Routed, Some(_)) => return Err(e(at("bridge"), "only for mode: bridged")),
+                (NetModeConfig::Routed, None) if n.vlan != 0 => return Err(e(at("vlan"), "only for mode: bridged")),
+                (NetModeConfig::Bridged, None) => return Err(e(at("bridge"), "a bridged network names its bridge")),
+                (NetModeConfig::Bridged, Some(b)) => {
+                    let Some(br) = self.bridges.iter().find(|x| x.name == *b) else {
+                        return Err(e(at("bridge"), format!("no bridge named {b:?}")));
+                    };
+                    if !br.ports.iter().any(|bp| bridge_port_carries(bp, n.vlan).is_some()) {
+                        return Err(e(at("vlan"), format!("no port of bridge {b} carries VLAN {}", n.vlan)));
+                    }
+                    if !bridged_domains.insert((b.as_str(), n.vlan)) {
+                        return Err(e(at("vlan"), format!("VLAN {} of bridge {b} is already another network", n.vlan)));
+                    }
+                }
+                (NetModeConfig::Routed, None) => {}
             }
             for (si, s) in n.subnets.iter().enumerate() {
                 parse_prefix(s).map_err(|m| e(format!("networks[{i}].subnets[{si}]"), m))?;
@@ -229,6 +264,7 @@ impl Config {
         }
         let mut eps = HashMap::new();
         let mut macs = HashSet::new();
+        let mut net_macs = HashSet::new();
         for (i, ep) in self.endpoints.iter().enumerate() {
             let at = |k: &str| format!("endpoints[{i}].{k}");
             if ep.name.is_empty() || eps.insert(ep.name.as_str(), i).is_some() {
@@ -240,17 +276,35 @@ impl Config {
             if !port_names.contains(ep.port.as_str()) {
                 return Err(e(at("port"), format!("no port named {:?}", ep.port)));
             }
-            if bridged.contains(ep.port.as_str()) || uplinks.contains(ep.port.as_str()) {
-                return Err(e(at("port"), format!("port {:?} is a bridge port or an uplink", ep.port)));
+            let net = &self.networks[ni];
+            match &net.bridge {
+                Some(b) if net.mode == NetModeConfig::Bridged => {
+                    let carried = self
+                        .bridges
+                        .iter()
+                        .filter(|x| x.name == *b)
+                        .flat_map(|x| x.ports.iter())
+                        .any(|bp| bp.port == ep.port && bridge_port_carries(bp, net.vlan).is_some());
+                    if !carried {
+                        return Err(e(at("port"), format!("port {:?} does not carry VLAN {} of bridge {b}", ep.port, net.vlan)));
+                    }
+                    if ep.vlan.is_some() {
+                        return Err(e(at("vlan"), "in a bridged network the VLAN comes from the bridge port"));
+                    }
+                }
+                _ => {
+                    if bridged.contains(ep.port.as_str()) || uplinks.contains(ep.port.as_str()) {
+                        return Err(e(at("port"), format!("port {:?} is a bridge port or an uplink", ep.port)));
+                    }
+                }
             }
             if ep.vlan.is_some_and(|v| !(1..=4094).contains(&v)) {
                 return Err(e(at("vlan"), "a VLAN id between 1 and 4094"));
             }
             let mac = parse_mac(&ep.mac, || at("mac"))?;
-            if !macs.insert((ep.port.as_str(), ep.vlan, mac)) {
-                return Err(e(at("mac"), "two endpoints with the same MAC on the same port and VLAN"));
+            if !macs.insert((ep.port.as_str(), ep.vlan, mac)) || !net_macs.insert((ni, mac)) {
+                return Err(e(at("mac"), "two endpoints with the same MAC on one port and VLAN, or in one network"));
             }
-            let net = &self.networks[ni];
             let subnets: Vec<(IpAddr, u8)> = net.subnets.iter().filter_map(|s| parse_prefix(s).ok()).collect();
             for (ii, ip) in ep.ips.iter().enumerate() {
                 if !subnets.iter().any(|s| contains(*s, *ip)) {

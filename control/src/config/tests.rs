@@ -1,4 +1,5 @@
 use super::*;
+use sluice_dataplane::wire::MacAddr;
 
 const GOOD: &str = r#"
 dpdk: {no_huge: true, log_level: error}
@@ -153,7 +154,7 @@ fn l3_bad_values_name_the_key() {
     let cases: &[(&str, &str, &str)] = &[
         ("name: red", "name: blue", "networks[1].name"),
         ("name: red\n", "name: red\n    vrf: 1\n", "networks[1].vrf"),
-        ("name: red\n", "name: red\n    mode: bridged\n", "networks[1].mode"),
+        ("name: red\n", "name: red\n    mode: bridged\n", "networks[1].bridge"),
         ("[\"10.1.0.0/24\"]\nendpoints", "[\"10.1.0.1/24\"]\nendpoints", "networks[1].subnets[0]"),
         ("network: blue, ipv4: 192.0.2.2", "network: green, ipv4: 192.0.2.2", "ports[2].uplink.network"),
         ("{name: b, network: red", "{name: a, network: red", "endpoints[1].name"),
@@ -181,4 +182,56 @@ fn l3_bad_values_name_the_key() {
     // The same address twice in one network is an error; across networks it is not.
     let dup = l3_with("ips: [10.1.0.10]}", "ips: [10.1.0.10]}\n  - {name: c, network: red, port: pb, mac: \"02:00:00:00:00:0c\", ips: [10.1.0.10]}");
     assert_eq!(err(&dup).path, "endpoints[2].ips[0]");
+}
+
+#[test]
+fn bridged_networks_bind_to_a_bridge_vlan() {
+    let base = r#"
+dpdk: {no_huge: true}
+workers: {cores: [0]}
+ports:
+  - {name: p0, devargs: net_null0}
+  - {name: p1, devargs: net_null1}
+  - {name: p2, devargs: net_null2}
+bridges:
+  - name: br0
+    ports:
+      - {port: p0, tag: 10}
+      - {port: p1, vlan_mode: trunk, trunks: [10, 20]}
+networks:
+  - name: lan
+    mode: bridged
+    bridge: br0
+    vlan: 10
+    subnets: ["10.5.0.0/24"]
+    gateway: {ipv4: 10.5.0.1}
+  - name: wan
+    subnets: ["10.6.0.0/24"]
+    gateway: {ipv4: 10.6.0.1}
+endpoints:
+  - {name: x, network: lan, port: p0, mac: "02:00:00:00:00:10", ips: [10.5.0.10]}
+  - {name: y, network: lan, port: p1, mac: "02:00:00:00:00:11", ips: [10.5.0.11]}
+  - {name: z, network: wan, port: p2, mac: "02:00:00:00:00:20", ips: [10.6.0.20]}
+"#;
+    let c = Config::from_yaml(base).unwrap();
+    let plan = crate::plan::Plan::new(&c).unwrap();
+    let t = plan.tables(&[MacAddr::ZERO; 3]).unwrap();
+    let d = t.l2.domain_of("br0", 10).unwrap();
+    assert_eq!(t.l2.domains[d as usize].gateway, Some(0));
+    // y sits on a trunk: frames routed to it leave tagged with the network's VLAN.
+    assert_eq!((t.l3.endpoints[0].vlan, t.l3.endpoints[1].vlan), (None, Some(10)));
+    let bad: &[(&str, &str, &str)] = &[
+        ("    bridge: br0\n", "", "networks[0].bridge"),
+        ("bridge: br0\n    vlan: 10", "bridge: br9\n    vlan: 10", "networks[0].bridge"),
+        ("bridge: br0\n    vlan: 10", "bridge: br0\n    vlan: 30", "networks[0].vlan"),
+        ("{name: x, network: lan, port: p0,", "{name: x, network: lan, port: p2,", "endpoints[0].port"),
+        ("{name: x, network: lan, port: p0,", "{name: x, network: lan, port: p0, vlan: 10,", "endpoints[0].vlan"),
+        ("{name: z, network: wan, port: p2,", "{name: z, network: wan, port: p0,", "endpoints[2].port"),
+        ("  - name: wan\n", "  - name: wan\n    bridge: br0\n", "networks[1].bridge"),
+    ];
+    for (find, replace, path) in bad {
+        assert!(base.contains(find), "{find}");
+        let e = err(&base.replacen(find, replace, 1));
+        assert_eq!(e.path, *path, "{replace:?} gave {e}");
+    }
 }

@@ -92,7 +92,7 @@ pub fn build_l2(n_ports: usize, bridges: &[BridgeSpec]) -> Result<L2Tables, Stri
                 return Err("more than 65535 bridge domains (bridges x VLANs)".into());
             }
             by_vid.insert(vid, id);
-            domains.push(Domain { bridge: bi as u16, vid, members: members.into() });
+            domains.push(Domain { bridge: bi as u16, vid, members: members.into(), gateway: None });
         }
         for (port, mode) in &b.ports {
             port_vlan[*port as usize] = match mode {

@@ -51,6 +51,8 @@ pub struct Domain {
     pub vid: u16,
     /// Ports in the domain, in flood order.
     pub members: Box<[Member]>,
+    /// The VRF of the bridged network this domain is, whose gateway sits in it.
+    pub gateway: Option<crate::l3::VrfIdx>,
 }
 
 /// A MAC pinned to a port (never learned over, never aged).
@@ -82,6 +84,12 @@ pub struct L2Tables {
 }
 
 impl L2Tables {
+    /// The domain of VLAN `vid` in the bridge named `bridge`.
+    pub fn domain_of(&self, bridge: &str, vid: u16) -> Option<DomainId> {
+        let b = self.bridges.iter().position(|b| b.name == bridge)?;
+        self.domains.iter().position(|d| d.bridge as usize == b && d.vid == vid).map(|d| d as DomainId)
+    }
+
     /// Whether frames of VLAN `vid` leave `port` tagged; `None` if the port does not
     /// carry that VLAN. O(1): the unicast path uses it instead of a member-list scan.
     #[inline]

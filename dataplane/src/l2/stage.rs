@@ -186,11 +186,13 @@ mod tests {
                         Member { port: 3, tagged: false },
                     ]
                     .into(),
+                    gateway: None,
                 },
                 Domain {
                     bridge: 0,
                     vid: 20,
                     members: vec![Member { port: 1, tagged: false }, Member { port: 2, tagged: false }].into(),
+                    gateway: None,
                 },
             ]
             .into(),

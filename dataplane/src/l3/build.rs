@@ -114,7 +114,11 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             .first()
             .and_then(|a| net.subnets4.iter().find(|(p, l)| in_prefix4(*a, *p, *l)).map(|(_, l)| *l))
             .unwrap_or(32);
-        per_port[e.port as usize].push(i as EndpointIdx);
+        // Endpoints of a bridged network are reached through the bridge: their ports
+        // stay bridge ports.
+        if net.mode == NetMode::Routed {
+            per_port[e.port as usize].push(i as EndpointIdx);
+        }
         endpoints.push(Endpoint {
             name: e.name.clone(),
             vrf: e.network as VrfIdx,
@@ -193,6 +197,13 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             gateway_v6_ll: ll,
             subnets4: net.subnets4.clone().into(),
             dhcp: net.dhcp.clone(),
+            endpoints_by_mac: spec
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.network == ni)
+                .map(|(i, e)| (e.mac, i as EndpointIdx))
+                .collect(),
         });
     }
     Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into() })

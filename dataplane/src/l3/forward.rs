@@ -155,6 +155,63 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
     }
 }
 
+/// Runs a frame of a bridged network's bridge domain past the network's gateway.
+///
+/// Frames to the gateway MAC are routed (or answered) like frames from an endpoint port.
+/// Broadcast and multicast frames are answered when they are for the gateway (ARP or
+/// neighbor solicitation for its address, DHCP); `None` means the frame is not the
+/// gateway's business and the caller switches it as usual.
+pub fn process_bridged<B: PacketBuf>(
+    l3: &L3Tables,
+    st: &mut L3State,
+    vrf_idx: VrfIdx,
+    in_port: PortIdx,
+    pkt: &mut B,
+    now_ms: u64,
+) -> Option<L3Out> {
+    let vrf = l3.vrfs.get(vrf_idx as usize)?;
+    let eth = EthernetFrame::new_checked(pkt.data()).ok()?;
+    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
+    let (src_mac, dst_mac, ethertype, l2_len) = (eth.src(), eth.dst(), eth.ethertype(), eth.header_len());
+    let to_gateway = dst_mac == vrf.gateway_mac;
+    if !to_gateway && !dst_mac.is_multicast() {
+        return None;
+    }
+    let Some(&e) = vrf.endpoints_by_mac.get(&src_mac) else {
+        // Only the network's endpoints may use its gateway (anti-spoofing).
+        return to_gateway.then_some(L3Out::Drop(DropReason::UnknownEndpoint));
+    };
+    let cx = Ctx {
+        l3,
+        vrf,
+        sender: Sender::Endpoint(&l3.endpoints[e as usize]),
+        in_port,
+        vlan,
+        l2_len,
+        our_mac: vrf.gateway_mac,
+        src_mac,
+    };
+    if !to_gateway && ethertype == EtherType::IPV4 && !is_dhcp_to_server(&pkt.data()[l2_len..]) {
+        return None;
+    }
+    let out = match ethertype {
+        EtherType::ARP => arp(&cx, st, pkt),
+        EtherType::IPV4 => ipv4(&cx, st, pkt, now_ms, dst_mac),
+        EtherType::IPV6 => ipv6(&cx, st, pkt, now_ms),
+        _ if to_gateway => L3Out::Drop(DropReason::UnsupportedEthertype),
+        _ => return None,
+    };
+    // Broadcast/multicast the gateway did not answer belongs to the bridge.
+    (to_gateway || matches!(out, L3Out::Tx { .. })).then_some(out)
+}
+
+/// Whether an IPv4 packet is a (first-fragment) UDP datagram to the DHCP server port.
+fn is_dhcp_to_server(ip: &[u8]) -> bool {
+    let Ok(ip) = Ipv4Packet::new_checked(ip) else { return false };
+    let l4 = ip.payload();
+    ip.protocol() == 17 && !ip.is_fragment() && l4.len() >= 4 && u16::from_be_bytes([l4[2], l4[3]]) == 67
+}
+
 fn arp<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B) -> L3Out {
     let answer = |sender_ip: Ipv4Addr, target: Ipv4Addr| -> bool {
         match cx.sender {

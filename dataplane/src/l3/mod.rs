@@ -81,6 +81,8 @@ pub struct Vrf {
     /// IPv4 subnets (network address, prefix length).
     pub subnets4: Box<[(Ipv4Addr, u8)]>,
     pub dhcp: Option<DhcpServer>,
+    /// The network's endpoints by MAC (bridged networks find the sender this way).
+    pub endpoints_by_mac: hashbrown::HashMap<MacAddr, EndpointIdx>,
 }
 
 /// An address an endpoint may use besides its own (allowed address pair).

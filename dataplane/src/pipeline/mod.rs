@@ -99,6 +99,16 @@ impl Pipeline {
         }
         for mut pkt in pkts {
             let d = classify(&tables.l2, &mut self.fdb, ingress, pkt.data(), now_ms, &mut self.l2, on_learn);
+            // A bridged network's gateway sits in its domain: frames for it are routed or
+            // answered instead of switched.
+            if !matches!(d.out, L2Out::Drop(_)) {
+                if let Some(vrf) = tables.l2.domains.get(d.domain as usize).and_then(|dom| dom.gateway) {
+                    if let Some(out) = forward::process_bridged(&tables.l3, &mut self.l3, vrf, in_port, &mut pkt, now_ms) {
+                        self.l3_egress(pkt, d.ingress_tagged, out, egress);
+                        continue;
+                    }
+                }
+            }
             match d.out {
                 L2Out::Drop(reason) => egress.discard(pkt, reason),
                 L2Out::Unicast(port) => {
@@ -161,16 +171,21 @@ impl Pipeline {
                 egress.discard(pkt, DropReason::Oversize);
                 continue;
             }
-            match forward::process(&tables.l3, &mut self.l3, ingress.port, &mut pkt, now_ms) {
-                L3Out::Tx { port, vlan } => {
-                    // Rewrites keep the ingress L2 layout: adjust the tag for the egress.
-                    match egress_vlan(&mut pkt, tagged, vlan.is_some(), vlan.unwrap_or(0)) {
-                        Ok(()) => egress.send(port, pkt),
-                        Err(r) => egress.discard(pkt, r),
-                    }
-                }
-                L3Out::Drop(r) => egress.discard(pkt, r),
-            }
+            let out = forward::process(&tables.l3, &mut self.l3, ingress.port, &mut pkt, now_ms);
+            self.l3_egress(pkt, tagged, out, egress);
+        }
+    }
+
+    /// Sends (or drops) what the routing stage decided. Its rewrites keep the ingress L2
+    /// layout, so the tag is adjusted here for the egress port.
+    #[inline]
+    fn l3_egress<B: PacketBuf, E: Egress<B>>(&mut self, mut pkt: B, ingress_tagged: bool, out: L3Out, egress: &mut E) {
+        match out {
+            L3Out::Tx { port, vlan } => match egress_vlan(&mut pkt, ingress_tagged, vlan.is_some(), vlan.unwrap_or(0)) {
+                Ok(()) => egress.send(port, pkt),
+                Err(r) => egress.discard(pkt, r),
+            },
+            L3Out::Drop(r) => egress.discard(pkt, r),
         }
     }
 }

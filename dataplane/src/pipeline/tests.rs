@@ -138,3 +138,137 @@ fn remote_learn_events_apply() {
     b.process(&t, 0, [frame(mac(7), mac(1), None)], 0, &mut out, &mut |_| {});
     assert_eq!(out.sent[0].0, 1, "worker b forwards to what worker a learned");
 }
+
+mod bridged {
+    use super::*;
+    use crate::l3::fixture::{echo4, ip4, ipv4_frame, udp4};
+    use crate::l3::{build_l3, DhcpServer, EndpointSpec, L3Spec, NetMode, NetworkSpec};
+    use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetAddress};
+
+    const GW: MacAddr = MacAddr([2, 0x5c, 0, 0, 0, 1]);
+    const GW2: MacAddr = MacAddr([2, 0x5c, 0, 0, 0, 2]);
+
+    /// Bridge br0 with untagged ports 0, 1 and 2 is the bridged network "lan" (endpoints x
+    /// on port 0 and y on port 1; port 2 is a stranger). A routed network "wan" has
+    /// endpoint z on port 3; each network leaks the other's subnet.
+    fn topo() -> Tables {
+        let spec = BridgeSpec {
+            name: "br0".into(),
+            mac_table_size: 64,
+            mac_aging_ms: 300_000,
+            ports: vec![(0, VlanMode::Access(0)), (1, VlanMode::Access(0)), (2, VlanMode::Access(0))],
+            static_macs: vec![],
+        };
+        let mut l2 = build_l2(4, &[spec]).unwrap();
+        let mut domains = l2.domains.to_vec();
+        domains[0].gateway = Some(0);
+        l2.domains = domains.into();
+        let net = |name: &str, id, mode, gw_mac, subnet: &str, gw: &str| NetworkSpec {
+            name: name.into(),
+            id,
+            mode,
+            subnets4: vec![(ip4(subnet), 24)],
+            subnets6: vec![],
+            gateway_mac: gw_mac,
+            gateway_v4: Some(ip4(gw)),
+            gateway_v6: None,
+            dhcp: Some(DhcpServer { lease_s: 600, dns: Box::new([]) }),
+        };
+        let ep = |name: &str, network, port, last: u8, ip: &str| EndpointSpec {
+            name: name.into(),
+            network,
+            port,
+            vlan: None,
+            mac: MacAddr([2, 0, 0, 0, 0, last]),
+            ipv4: vec![ip4(ip)],
+            ipv6: vec![],
+            allowed: vec![],
+        };
+        let l3 = build_l3(
+            4,
+            &L3Spec {
+                networks: vec![
+                    net("lan", 1, NetMode::Bridged, GW, "10.5.0.0", "10.5.0.1"),
+                    net("wan", 2, NetMode::Routed, GW2, "10.6.0.0", "10.6.0.1"),
+                ],
+                endpoints: vec![ep("x", 0, 0, 0x10, "10.5.0.10"), ep("y", 0, 1, 0x11, "10.5.0.11"), ep("z", 1, 3, 0x20, "10.6.0.20")],
+                uplinks: vec![],
+                routes: vec![
+                    crate::l3::RouteSpec {
+                        network: 0,
+                        prefix: std::net::IpAddr::V4(ip4("10.6.0.0")),
+                        len: 24,
+                        next_hop: crate::l3::NextHopSpec::Network(1),
+                    },
+                    crate::l3::RouteSpec {
+                        network: 1,
+                        prefix: std::net::IpAddr::V4(ip4("10.5.0.0")),
+                        len: 24,
+                        next_hop: crate::l3::NextHopSpec::Network(0),
+                    },
+                ],
+            },
+        )
+        .unwrap();
+        Tables { epoch: 1, ports: (0..4).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(), l2, l3 }
+    }
+
+    fn arp_req(sender: MacAddr, spa: &str, tpa: &str) -> HeapBuf {
+        let mut f = vec![0u8; 60];
+        emit_header(&mut f, MacAddr::BROADCAST, sender, None, EtherType::ARP);
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: EthernetAddress(sender.0),
+            source_protocol_addr: ip4(spa),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: ip4(tpa),
+        }
+        .emit(&mut ArpPacket::new_unchecked(&mut f[14..42]));
+        HeapBuf::new(&f)
+    }
+
+    #[test]
+    fn gateway_answers_its_arp_and_other_arp_floods() {
+        let t = topo();
+        let mut p = Pipeline::new(&t);
+        let mut out = Collect { copies_left: 10, ..Default::default() };
+        p.process(&t, 0, [arp_req(mac(0x10), "10.5.0.10", "10.5.0.1")], 0, &mut out, &mut |_| {});
+        assert_eq!(out.sent.len(), 1);
+        assert_eq!(out.sent[0].0, 0, "answered back to the asker");
+        assert_eq!(EthernetFrame::new_checked(out.sent[0].1.data()).unwrap().src(), GW);
+        out.sent.clear();
+        p.process(&t, 0, [arp_req(mac(0x10), "10.5.0.10", "10.5.0.11")], 0, &mut out, &mut |_| {});
+        assert_eq!(out.sent.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 2], "ARP for a neighbour floods");
+        assert_eq!(p.l3.counters.arp_replies, 1);
+    }
+
+    #[test]
+    fn frames_to_the_gateway_are_routed_and_l2_stays_switched() {
+        let t = topo();
+        let mut p = Pipeline::new(&t);
+        let mut out = Collect { copies_left: 10, ..Default::default() };
+        // x -> z (other network) through the gateway MAC.
+        let f = ipv4_frame(GW, mac(0x10), None, ip4("10.5.0.10"), ip4("10.6.0.20"), 17, 64, &udp4(ip4("10.5.0.10"), ip4("10.6.0.20"), 1, 2, b"hello"));
+        p.process(&t, 0, [HeapBuf::new(&f)], 0, &mut out, &mut |_| {});
+        assert_eq!(out.sent.len(), 1);
+        assert_eq!(out.sent[0].0, 3);
+        let e = EthernetFrame::new_checked(out.sent[0].1.data()).unwrap();
+        assert_eq!((e.dst(), e.src()), (mac(0x20), GW2));
+        // z answers -> routed back into the bridged network, to x on port 0.
+        out.sent.clear();
+        let back = ipv4_frame(GW2, mac(0x20), None, ip4("10.6.0.20"), ip4("10.5.0.10"), 17, 64, &udp4(ip4("10.6.0.20"), ip4("10.5.0.10"), 2, 1, b"hi"));
+        p.process(&t, 3, [HeapBuf::new(&back)], 0, &mut out, &mut |_| {});
+        assert_eq!(out.sent.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0]);
+        // x -> y directly (their own MACs): switched, not routed (TTL untouched).
+        out.sent.clear();
+        let l2 = ipv4_frame(mac(0x11), mac(0x10), None, ip4("10.5.0.10"), ip4("10.5.0.11"), 1, 64, &echo4(1, 1, b"x"));
+        p.process(&t, 0, [HeapBuf::new(&l2)], 0, &mut out, &mut |_| {});
+        assert_eq!(out.sent.len(), 2, "unknown unicast floods in the domain");
+        assert!(out.sent.iter().all(|(_, b)| b.data() == &l2[..]));
+        // A stranger on the bridge cannot use the gateway.
+        out.sent.clear();
+        let stranger = ipv4_frame(GW, mac(0x99), None, ip4("10.5.0.99"), ip4("10.6.0.20"), 17, 64, &udp4(ip4("10.5.0.99"), ip4("10.6.0.20"), 1, 2, b"x"));
+        p.process(&t, 2, [HeapBuf::new(&stranger)], 0, &mut out, &mut |_| {});
+        assert_eq!(out.dropped, vec![DropReason::UnknownEndpoint]);
+    }
+}

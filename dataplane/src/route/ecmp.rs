@@ -154,9 +154,11 @@ mod tests {
         let random: Vec<u32> = (0..100_000).map(|_| splitmix(&mut s) as u32).collect();
         check_spread("random", &random);
         // Structured inputs through the flow hashes: consecutive source ports, addresses.
-        let ports: Vec<u32> = (0..100_000u32).map(|p| flow_hash_v4(0xc0a8_0001, 0x0a00_0001, 17, p as u16, (p >> 16) as u16)).collect();
+        let ports: Vec<u32> =
+            (0..100_000u32).map(|p| flow_hash_v4(0xc0a8_0001, 0x0a00_0001, 17, p as u16, (p >> 16) as u16)).collect();
         check_spread("v4 ports", &ports);
-        let srcs: Vec<u32> = (0..100_000u32).map(|i| flow_hash_v4(0x0a00_0000 + i, 0x0a00_0001, 6, 40000, 443)).collect();
+        let srcs: Vec<u32> =
+            (0..100_000u32).map(|i| flow_hash_v4(0x0a00_0000 + i, 0x0a00_0001, 6, 40000, 443)).collect();
         check_spread("v4 sources", &srcs);
         let srcs6: Vec<u32> =
             (0..100_000u128).map(|i| flow_hash_v6((0x2001_0db8u128 << 96) | i, 1, 6, 40000, 443)).collect();

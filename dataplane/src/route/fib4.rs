@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn duplicates_last_wins() {
-        let f = Fib4::build(&[r("10.0.0.0/8", 1), r("10.1.1.0/24", 5), r("10.0.0.0/8", 2), r("10.1.1.0/24", 6)]).unwrap();
+        let f =
+            Fib4::build(&[r("10.0.0.0/8", 1), r("10.1.1.0/24", 5), r("10.0.0.0/8", 2), r("10.1.1.0/24", 6)]).unwrap();
         assert_eq!(f.len(), 2);
         assert_eq!(f.lookup(ip("10.9.9.9")), Some(2));
         assert_eq!(f.lookup(ip("10.1.1.1")), Some(6));

@@ -71,7 +71,7 @@ impl Fib6 {
     /// `None` if no route covers it.
     ///
     /// No allocation, no lock, no panic. One read for the root, then one per dense ply
-    /// or skip and two per sparse ply, until a leaf.
+    /// or skip (two for a sparse ply of over 7 runs), until a leaf.
     #[inline]
     pub fn lookup(&self, addr: u128) -> Option<NextHopId> {
         let t = &self.trie;
@@ -88,7 +88,7 @@ impl Fib6 {
                     depth += STRIDE;
                 }
                 KIND_SPARSE => {
-                    e = t.sparse.get(i)?.get(&t.runs, addr.wrapping_shr(120u32.wrapping_sub(depth)) as u8)?;
+                    e = trie::sparse_get(&t.sparse, i, addr.wrapping_shr(120u32.wrapping_sub(depth)) as u8)?;
                     depth += STRIDE;
                 }
                 _ => {
@@ -122,7 +122,7 @@ impl Fib6 {
 
     /// Node counts: (dense plies, sparse plies, skips).
     pub fn nodes(&self) -> (usize, usize, usize) {
-        (self.trie.dense.len(), self.trie.sparse.len(), self.trie.skips.len())
+        (self.trie.dense.len(), self.trie.sparse_nodes, self.trie.skips.len())
     }
 }
 
@@ -180,8 +180,12 @@ mod tests {
 
     #[test]
     fn host_route_matches_only_itself() {
-        let f = Fib6::build(&[r("2001:db8::1/128", 1), r("::/128", 2), r("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 3)])
-            .unwrap();
+        let f = Fib6::build(&[
+            r("2001:db8::1/128", 1),
+            r("::/128", 2),
+            r("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 3),
+        ])
+        .unwrap();
         assert_eq!(f.lookup(ip("2001:db8::1")), Some(1));
         assert_eq!(f.lookup(ip("2001:db8::")), None);
         assert_eq!(f.lookup(ip("2001:db8::2")), None);
@@ -247,24 +251,31 @@ mod tests {
 
     #[test]
     fn sparse_and_dense_plies() {
-        // 16 /48s in one /40: a sparse ply. 256 of them: a dense one.
-        let few: Vec<_> = (0..16u16).map(|i| Route6::new(Ipv6Addr::new(0x2001, 0xdb8, i * 16, 0, 0, 0, 0, 0), 48, i.into())).collect();
+        // 8 /48s in one /40 (16 runs): a sparse ply of two lines. 256 of them: a dense one.
+        let few: Vec<_> =
+            (0..8u16).map(|i| Route6::new(Ipv6Addr::new(0x2001, 0xdb8, i * 32, 0, 0, 0, 0, 0), 48, i.into())).collect();
         let f = Fib6::build(&few).unwrap();
         assert_eq!(f.nodes().1, 1, "{f:?}");
-        let many: Vec<_> = (0..256u16).map(|i| Route6::new(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 0), 48, i.into())).collect();
+        let many: Vec<_> =
+            (0..256u16).map(|i| Route6::new(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 0), 48, i.into())).collect();
         let g = Fib6::build(&many).unwrap();
         assert_eq!(g.nodes().0, 1, "{g:?}");
         for i in 0..256u16 {
             let a = u128::from(Ipv6Addr::new(0x2001, 0xdb8, i, 7, 0, 0, 0, 1));
             assert_eq!(g.lookup(a), Some(i.into()));
-            assert_eq!(f.lookup(a), if i % 16 == 0 { Some((i / 16).into()) } else { None });
+            assert_eq!(f.lookup(a), if i % 32 == 0 { Some((i / 32).into()) } else { None });
         }
     }
 
     #[test]
     fn duplicates_last_wins() {
-        let f = Fib6::build(&[r("2001:db8::/32", 1), r("2001:db8:1::/48", 5), r("2001:db8::/32", 2), r("2001:db8:1::/48", 6)])
-            .unwrap();
+        let f = Fib6::build(&[
+            r("2001:db8::/32", 1),
+            r("2001:db8:1::/48", 5),
+            r("2001:db8::/32", 2),
+            r("2001:db8:1::/48", 6),
+        ])
+        .unwrap();
         assert_eq!(f.len(), 2);
         assert_eq!(f.lookup(ip("2001:db8:2::")), Some(2));
         assert_eq!(f.lookup(ip("2001:db8:1::1")), Some(6));

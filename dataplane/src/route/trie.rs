@@ -23,10 +23,11 @@
 //!
 //! * **Dense ply** `[u32; 256]`: one entry per value of the next 8 bits. The only node
 //!   kind IPv4 uses (16-8-8, at most 3 dependent reads).
-//! * **Sparse ply** (IPv6 only): the same 256 slots run-length encoded. A 256-bit map marks
-//!   where a new run starts, each run's entry sits in the shared [`Trie::runs`] array, and
-//!   a per-64-bit-word base turns one `popcnt` into the run index. 64 bytes plus 4 per run
-//!   instead of 1 KiB; one extra dependent read.
+//! * **Sparse ply** (IPv6 only): the same 256 slots run-length encoded: a 256-bit map of
+//!   where runs start, one byte offset per 64 slots, then one entry per run, in whole
+//!   64-byte lines ([`sparse_get`]). One `popcnt` finds the entry. A ply of up to 7 runs
+//!   (three routes or branches) is one line and one read, as a dense ply; up to
+//!   [`SPARSE_MAX_RUNS`] is two lines.
 //! * **Skip** (IPv6 only, path compression): a chain of plies that each differ from one
 //!   default in a single slot (what a lone /48 or /64 below its covering route looks like)
 //!   collapses into one 32-byte record: "if bits `start..end` of the address equal `key`,
@@ -63,9 +64,9 @@ pub(crate) const IDX_MASK: u32 = (1 << KIND_SHIFT) - 1;
 pub(crate) const NO_ROUTE: u32 = 0;
 
 /// A ply with at most this many runs of equal entries is stored sparse (IPv6 only):
-/// 64 + 4 × 48 = 256 bytes, a quarter of a dense ply. Denser plies stay dense so the
+/// (9 + 23) × 4 = 128 bytes, an eighth of a dense ply. Denser plies stay dense so the
 /// busy upper levels of a big table keep their single read.
-pub(crate) const SPARSE_MAX_RUNS: usize = 48;
+pub(crate) const SPARSE_MAX_RUNS: usize = 23;
 
 /// The leaf for next hop `nh` (checked against [`MAX_NEXT_HOP`] by the caller).
 #[inline(always)]
@@ -102,32 +103,36 @@ const fn pointer(kind: u32, index: usize) -> u32 {
     PTR | (kind << KIND_SHIFT) | index as u32
 }
 
-/// One 64-slot quarter of a sparse ply.
+/// One 64-byte line of the sparse-ply arena.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Line(pub [u32; 16]);
+
+/// Words of a sparse ply before its runs: the 256-bit run-start map as 8 `u32`s (low
+/// half of each 64-bit word first), then one word of four byte-sized run offsets.
+const SPARSE_HEADER: usize = 9;
+
+/// The entry for `slot` in the sparse ply starting at line `at`, or `None` if the node
+/// is corrupt (never, once built).
 ///
-/// `base` is the index in [`Trie::runs`] of the run *before* the first run starting in
-/// this word (wrapping), so slot `s` resolves to `runs[base + popcnt(bits & mask(s))]`
-/// with no further arithmetic. 16-byte aligned: a lookup's two reads share a cache line.
-#[repr(C, align(16))]
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SparseWord {
-    pub bits: u64,
-    pub base: u32,
-}
-
-/// A run-length encoded ply: 4 × [`SparseWord`], 64 bytes.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Sparse {
-    pub words: [SparseWord; 4],
-}
-
-impl Sparse {
-    /// The entry for `slot`, or `None` if the node is corrupt (never, once built).
-    #[inline(always)]
-    pub fn get(&self, runs: &[u32], slot: u8) -> Option<u32> {
-        let w = &self.words[usize::from(slot >> 6)];
-        let below = w.bits & (u64::MAX >> (63 - (slot & 63)));
-        runs.get(w.base.wrapping_add(below.count_ones()) as usize).copied()
-    }
+/// Layout (`u32` words from the node's first line, 64-byte aligned):
+///
+/// ```text
+/// 0..8   map: bit s set where slot s starts a new run (slot 0 always does)
+/// 8      byte w: SPARSE_HEADER - 1 + runs starting in map words before w
+/// 9..    one entry per run
+/// ```
+///
+/// So the entry is word `offset[w] + popcnt(map[w] & bits 0..=s)`; with up to 7 runs the
+/// node is one cache line and costs a single read, like a dense ply.
+#[inline(always)]
+pub(crate) fn sparse_get(lines: &[Line], at: usize, slot: u8) -> Option<u32> {
+    let head = &lines.get(at)?.0;
+    let w = usize::from(slot >> 6);
+    let map = u64::from(head[2 * w]) | (u64::from(head[2 * w + 1]) << 32);
+    let below = map & (u64::MAX >> (63 - (slot & 63)));
+    let pos = ((head[8] >> (8 * w)) & 0xff) as usize + below.count_ones() as usize;
+    Some(lines.get(at + pos / 16)?.0[pos % 16])
 }
 
 /// A compressed chain of single-exception plies (path compression), 32 bytes.
@@ -159,8 +164,10 @@ impl Skip {
 pub(crate) struct Trie {
     pub root: Box<[u32; ROOT_SIZE]>,
     pub dense: Vec<[u32; PLY]>,
-    pub sparse: Vec<Sparse>,
-    pub runs: Vec<u32>,
+    /// Sparse plies, each one or more whole lines.
+    pub sparse: Vec<Line>,
+    /// Sparse plies in [`Self::sparse`].
+    pub sparse_nodes: usize,
     pub skips: Vec<Skip>,
     /// Distinct prefixes loaded.
     pub prefixes: usize,
@@ -173,8 +180,7 @@ impl Trie {
         size_of::<Self>()
             + ROOT_SIZE * size_of::<u32>()
             + self.dense.capacity() * size_of::<[u32; PLY]>()
-            + self.sparse.capacity() * size_of::<Sparse>()
-            + self.runs.capacity() * size_of::<u32>()
+            + self.sparse.capacity() * size_of::<Line>()
             + self.skips.capacity() * size_of::<Skip>()
     }
 }
@@ -197,26 +203,31 @@ pub(crate) fn build(mut prefixes: Vec<Prefix>, compress: bool) -> Result<Trie, F
     // duplicates in input order, so the last one paints last. Address order also makes
     // the build walk the table front to back.
     prefixes.sort_by_key(|p| (p.key, p.len));
-    let distinct = prefixes.len() - prefixes.windows(2).filter(|w| w[0].key == w[1].key && w[0].len == w[1].len).count();
+    let distinct =
+        prefixes.len() - prefixes.windows(2).filter(|w| w[0].key == w[1].key && w[0].len == w[1].len).count();
 
-    let mut b = Builder { dense: Vec::new(), sparse: Vec::new(), runs: Vec::new(), skips: Vec::new(), compress };
-    let mut root: Box<[u32; ROOT_SIZE]> = vec![NO_ROUTE; ROOT_SIZE]
-        .into_boxed_slice()
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("vec of ROOT_SIZE"));
+    let mut b = Builder { dense: Vec::new(), sparse: Vec::new(), sparse_nodes: 0, skips: Vec::new(), compress };
+    let mut root: Box<[u32; ROOT_SIZE]> =
+        vec![NO_ROUTE; ROOT_SIZE].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("vec of ROOT_SIZE"));
     b.fill(&mut root[..], 0, ROOT_BITS, &prefixes)?;
 
     b.dense.shrink_to_fit();
     b.sparse.shrink_to_fit();
-    b.runs.shrink_to_fit();
     b.skips.shrink_to_fit();
-    Ok(Trie { root, dense: b.dense, sparse: b.sparse, runs: b.runs, skips: b.skips, prefixes: distinct })
+    Ok(Trie {
+        root,
+        dense: b.dense,
+        sparse: b.sparse,
+        sparse_nodes: b.sparse_nodes,
+        skips: b.skips,
+        prefixes: distinct,
+    })
 }
 
 struct Builder {
     dense: Vec<[u32; PLY]>,
-    sparse: Vec<Sparse>,
-    runs: Vec<u32>,
+    sparse: Vec<Line>,
+    sparse_nodes: usize,
     skips: Vec<Skip>,
     compress: bool,
 }
@@ -299,28 +310,42 @@ impl Builder {
             return Err(FibError::TableTooLarge);
         }
         let end = depth + STRIDE;
-        self.skips.push(Skip { key: bits, hit, miss, start: depth as u8, end: end as u8, rshift: (128 - STRIDE) as u8 });
+        self.skips.push(Skip {
+            key: bits,
+            hit,
+            miss,
+            start: depth as u8,
+            end: end as u8,
+            rshift: (128 - STRIDE) as u8,
+        });
         Ok(pointer(KIND_SKIP, self.skips.len() - 1))
     }
 
-    /// A sparse ply for entries `e` that have `runs` runs.
+    /// A sparse ply for entries `e` that have `runs` runs (see [`sparse_get`]).
     fn sparse(&mut self, e: &[u32; PLY], runs: usize) -> Result<u32, FibError> {
-        if self.sparse.len() > IDX_MASK as usize || self.runs.len() + runs > u32::MAX as usize {
+        let at = self.sparse.len();
+        if at > IDX_MASK as usize {
             return Err(FibError::TableTooLarge);
         }
-        let mut node = Sparse::default();
-        for (w, word) in node.words.iter_mut().enumerate() {
-            // Runs already stored, minus one: see SparseWord::base.
-            word.base = (self.runs.len() as u32).wrapping_sub(1);
-            for bit in 0..64 {
-                let s = w * 64 + bit;
-                if s == 0 || e[s] != e[s - 1] {
-                    word.bits |= 1 << bit;
-                    self.runs.push(e[s]);
-                }
+        let mut words = [0u32; SPARSE_HEADER + PLY];
+        let mut n = SPARSE_HEADER;
+        for s in 0..PLY {
+            if s % 64 == 0 {
+                words[8] |= ((n - 1) as u32) << (8 * (s / 64));
+            }
+            if s == 0 || e[s] != e[s - 1] {
+                words[s / 32] |= 1 << (s % 32);
+                words[n] = e[s];
+                n += 1;
             }
         }
-        self.sparse.push(node);
-        Ok(pointer(KIND_SPARSE, self.sparse.len() - 1))
+        debug_assert_eq!(n, SPARSE_HEADER + runs);
+        for chunk in words[..n].chunks(16) {
+            let mut line = Line::default();
+            line.0[..chunk.len()].copy_from_slice(chunk);
+            self.sparse.push(line);
+        }
+        self.sparse_nodes += 1;
+        Ok(pointer(KIND_SPARSE, at))
     }
 }
