@@ -266,7 +266,9 @@ impl Config {
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            // A syntax error has no key yet: serde_path_to_error marks the unknown rest "?".
             let path = e.path().to_string();
+            let path = path.split(".?").next().unwrap_or_default().trim_end_matches('?').trim_end_matches('.').to_string();
             let inner = e.into_inner().to_string();
             // serde_yaml_ng prefixes the parent's path itself; ours is more precise.
             let msg = match inner.split_once(": ") {

@@ -195,7 +195,19 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
             gateway_mac: n.gateway.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_else(|| default_gateway_mac(id)),
             gateway_v4: n.gateway.ipv4,
             gateway_v6: n.gateway.ipv6,
-            dhcp: n.dhcp.enabled.then(|| DhcpServer { lease_s: n.dhcp.lease_s, dns: n.dhcp.dns.clone().into() }),
+            dhcp: n.dhcp.enabled.then(|| DhcpServer {
+                lease_s: n.dhcp.lease_s,
+                dns: n.dhcp.dns.clone().into(),
+                routes: n
+                    .dhcp
+                    .routes
+                    .iter()
+                    .filter_map(|r| match parse_prefix(r) {
+                        Ok((IpAddr::V4(a), l)) => Some((a, l)),
+                        _ => None,
+                    })
+                    .collect(),
+            }),
         });
     }
     for e in &cfg.endpoints {

@@ -4,6 +4,14 @@
 //!
 //! Every run through [`run_ok`] / [`Finished::report`] asserts that no mbuf leaked
 //! (`mempool.in_use_after_stop == 0`).
+//!
+//! Environment:
+//! - `SLUICE_BIN`: the binary to test (default: `sluice` next to the test executable's
+//!   `deps/` directory, i.e. what `cargo build -p sluice` built for the same profile);
+//! - `SLUICE_TESTS_STRICT=1` (or `CI=true`): a missing tool (tshark, ip, tcpdump, ping,
+//!   python3-scapy) or missing root fails the test instead of skipping it;
+//! - `SLUICE_TESTS_KEEP=1`: keep each test's scratch directory (configs, pcaps, stats
+//!   JSON, sluice's stdout/stderr) and print its path.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -15,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 pub use sluice_control::pcapgen::{read_pcap, udp_frame, write_pcap, TrafficSpec};
 pub use sluice_dataplane::wire::MacAddr;
+pub mod l3;
 
 /// Kill sluice if it has not exited this long after its `--duration`.
 pub const GRACE: Duration = Duration::from_secs(20);
@@ -100,11 +109,18 @@ pub fn missing_prereq(tools: &[&str], need_root: bool) -> Option<String> {
     Some(why)
 }
 
+/// Writes a line to the real stderr, past libtest's output capture (so `SKIP:` lines
+/// show in a normal `cargo test` run).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// For a prerequisite that is not a tool on PATH: prints `SKIP: <what>: <why>` (the
 /// caller then returns), or panics in strict mode.
 pub fn skip_or_fail(what: &str, why: &str) {
     assert!(!strict(), "{what}: prerequisite missing in strict mode (SLUICE_TESTS_STRICT/CI): {why}");
-    eprintln!("SKIP: {what}: {why}");
+    say(&format!("SKIP: {what}: {why}"));
 }
 
 /// A Python 3 interpreter that can import scapy (`/usr/bin/python3` first: a pyenv or
@@ -122,18 +138,21 @@ pub fn scapy_python() -> Option<String> {
 }
 
 /// Skips the calling test (prints `SKIP: <test>: <reason>` and returns) when a tool is
-/// missing: `skip_unless!(["tshark"]);` or `skip_unless!(["ip", "ping"], root);`.
+/// missing: `skip_unless!(["tshark"]);` or `skip_unless!(["ip", "ping"], root);`. In
+/// strict mode ([`strict`]) a missing prerequisite fails the test instead.
 #[macro_export]
 macro_rules! skip_unless {
     ([$($tool:expr),* $(,)?]) => {
-        if let Some(why) = $crate::missing_prereq(&[$($tool),*], false) {
-            eprintln!("SKIP: {}: {}", module_path!(), why);
-            return;
-        }
+        $crate::skip_unless!(@ [$($tool),*], false)
     };
     ([$($tool:expr),* $(,)?], root) => {
-        if let Some(why) = $crate::missing_prereq(&[$($tool),*], true) {
-            eprintln!("SKIP: {}: {}", module_path!(), why);
+        $crate::skip_unless!(@ [$($tool),*], true)
+    };
+    (@ [$($tool:expr),*], $root:expr) => {
+        if let Some(why) = $crate::missing_prereq(&[$($tool),*], $root) {
+            fn here() {}
+            let name = std::any::type_name_of_val(&here).trim_end_matches("::here");
+            $crate::say(&format!("SKIP: {name}: {why}"));
             return;
         }
     };

@@ -54,7 +54,7 @@ fn add_peer(g: &mut NetGuard, test: &str, name: &str, mac: &str, addr: Option<&s
     if !ok {
         g.namespaces.pop();
         assert!(!strict(), "cannot create a network namespace in strict mode: {out}");
-        eprintln!("SKIP: cannot create a network namespace: {out}");
+        say(&format!("SKIP: cannot create a network namespace: {out}"));
         return None;
     }
     g.links.push(outer.clone());
@@ -161,7 +161,7 @@ fn ping(ns: &str, ip: &str) -> (bool, String) {
 /// drops, no leak.
 #[test]
 fn ping_between_namespaces_learns_and_stops_flooding() {
-    skip_unless!(["ip", "ping", "tcpdump", "tshark"], root);
+    skip_unless!(["ip", "sysctl", "ping", "tcpdump", "tshark"], root);
     let sb = Sandbox::new("netns-ping");
     let mut g = NetGuard::default();
     let Some(a) = add_peer(&mut g, "p", "a", "02:77:00:00:00:0a", Some("10.77.0.1/24")) else { return };
@@ -258,7 +258,7 @@ print(json.dumps(res))
 /// untagged frame and a VLAN 43 frame on the trunk are dropped under their reasons.
 #[test]
 fn vlan_trunk_to_a_kernel_peer() {
-    skip_unless!(["ip", "tshark"], root);
+    skip_unless!(["ip", "sysctl", "tshark"], root);
     let Some(py) = scapy_python() else {
         skip_or_fail("vlan_trunk_to_a_kernel_peer", "no python3 with scapy (python3-scapy)");
         return;

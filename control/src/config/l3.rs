@@ -59,11 +59,13 @@ pub struct DhcpConfig {
     pub enabled: bool,
     pub lease_s: u32,
     pub dns: Vec<Ipv4Addr>,
+    /// IPv4 prefixes handed to endpoints as routes via the gateway (option 121).
+    pub routes: Vec<String>,
 }
 
 impl Default for DhcpConfig {
     fn default() -> Self {
-        DhcpConfig { enabled: true, lease_s: 86400, dns: Vec::new() }
+        DhcpConfig { enabled: true, lease_s: 86400, dns: Vec::new(), routes: Vec::new() }
     }
 }
 
@@ -242,6 +244,16 @@ impl Config {
             }
             if n.dhcp.dns.len() > 3 {
                 return Err(e(at("dhcp.dns"), "at most 3 DNS servers"));
+            }
+            for (ri, r) in n.dhcp.routes.iter().enumerate() {
+                let at = format!("networks[{i}].dhcp.routes[{ri}]");
+                match parse_prefix(r).map_err(|m| e(&at, m))? {
+                    (IpAddr::V4(_), _) => {}
+                    _ => return Err(e(at, "DHCPv4 routes are IPv4 prefixes")),
+                }
+            }
+            if n.dhcp.routes.len() > 27 {
+                return Err(e(at("dhcp.routes"), "at most 27 routes fit in DHCP option 121"));
             }
         }
         let mut uplinks = HashSet::new();

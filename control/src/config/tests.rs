@@ -105,6 +105,13 @@ fn bad_values_name_the_key() {
 }
 
 #[test]
+fn syntax_errors_say_where_without_a_bogus_key() {
+    let e = err("ports:\n  - {name: a, devargs: net_null0\n");
+    assert!(!e.path.contains('?'), "{e}");
+    assert!(e.msg.contains("line"), "{e}");
+}
+
+#[test]
 fn missing_required_keys_are_named() {
     let e = err("workers: {cores: [0]}\n");
     assert!(e.msg.contains("missing field `ports`"), "{e}");

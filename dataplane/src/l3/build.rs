@@ -197,6 +197,10 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             gateway_v6_ll: ll,
             subnets4: net.subnets4.clone().into(),
             dhcp: net.dhcp.clone(),
+            dhcp_routes_option: match (&net.dhcp, net.gateway_v4) {
+                (Some(d), Some(gw)) => super::classless_routes_option(&d.routes, gw).into(),
+                _ => Box::new([]),
+            },
             endpoints_by_mac: spec
                 .endpoints
                 .iter()

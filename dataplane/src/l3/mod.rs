@@ -59,6 +59,29 @@ pub enum NetMode {
 pub struct DhcpServer {
     pub lease_s: u32,
     pub dns: Box<[Ipv4Addr]>,
+    /// Prefixes handed to endpoints as routes via the gateway (option 121).
+    pub routes: Box<[(Ipv4Addr, u8)]>,
+}
+
+/// DHCP option 121 (RFC 3442) value: each of `routes` via `gateway`, then the default
+/// route via `gateway` (a client that gets option 121 ignores the router option). Routes
+/// that do not fit the option's 255 bytes are left out. Empty when `routes` is.
+pub fn classless_routes_option(routes: &[(Ipv4Addr, u8)], gateway: Ipv4Addr) -> Vec<u8> {
+    if routes.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (p, len) in routes.iter().chain(std::iter::once(&(Ipv4Addr::UNSPECIFIED, 0))) {
+        let significant = (*len as usize).div_ceil(8);
+        let need = 1 + significant + 4;
+        if out.len() + need > 255 {
+            break;
+        }
+        out.push(*len);
+        out.extend_from_slice(&p.octets()[..significant]);
+        out.extend_from_slice(&gateway.octets());
+    }
+    out
 }
 
 /// One virtual network.
@@ -81,6 +104,8 @@ pub struct Vrf {
     /// IPv4 subnets (network address, prefix length).
     pub subnets4: Box<[(Ipv4Addr, u8)]>,
     pub dhcp: Option<DhcpServer>,
+    /// Encoded DHCP option 121 (empty: none).
+    pub dhcp_routes_option: Box<[u8]>,
     /// The network's endpoints by MAC (bridged networks find the sender this way).
     pub endpoints_by_mac: hashbrown::HashMap<MacAddr, EndpointIdx>,
 }
@@ -221,6 +246,20 @@ fn prefix_match128(a: u128, p: u128, len: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classless_routes_encoding() {
+        let gw = Ipv4Addr::new(10, 1, 0, 1);
+        assert!(classless_routes_option(&[], gw).is_empty());
+        let o = classless_routes_option(&[(Ipv4Addr::new(172, 16, 0, 0), 12), (Ipv4Addr::new(192, 168, 1, 128), 25)], gw);
+        assert_eq!(
+            o,
+            vec![12, 172, 16, 10, 1, 0, 1, 25, 192, 168, 1, 128, 10, 1, 0, 1, 0, 10, 1, 0, 1],
+            "RFC 3442 examples: significant octets only, default route last"
+        );
+        let many: Vec<_> = (0..100).map(|i| (Ipv4Addr::new(10, i, 0, 0), 16)).collect();
+        assert!(classless_routes_option(&many, gw).len() <= 255);
+    }
 
     #[test]
     fn link_local_is_eui64() {

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use smoltcp::wire::{
-    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, DHCP_CLIENT_PORT as CLIENT_PORT, DHCP_SERVER_PORT as SERVER_PORT,
+    DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, DHCP_CLIENT_PORT as CLIENT_PORT, DHCP_SERVER_PORT as SERVER_PORT,
 };
 
 use super::icmp::TTL;
@@ -54,6 +54,8 @@ pub fn answer<B: PacketBuf>(pkt: &mut B, l2: usize, ip_hlen: usize, ep: &Endpoin
         let _ = dns.push(*d);
     }
     let lease = server.lease_s;
+    let routes = [DhcpOption { kind: 121, data: &vrf.dhcp_routes_option }];
+    let extra: &[DhcpOption<'_>] = if nak || vrf.dhcp_routes_option.is_empty() { &[] } else { &routes };
     let repr = DhcpRepr {
         message_type: reply_type,
         transaction_id: xid,
@@ -75,7 +77,7 @@ pub fn answer<B: PacketBuf>(pkt: &mut B, l2: usize, ip_hlen: usize, ep: &Endpoin
         lease_duration: (!nak).then_some(lease),
         renew_duration: (!nak).then_some(lease / 2),
         rebind_duration: (!nak).then_some(lease / 8 * 7),
-        additional_options: &[],
+        additional_options: extra,
     };
     let dhcp_len = repr.buffer_len();
     let udp_len = 8 + dhcp_len;

@@ -172,7 +172,7 @@ mod bridged {
             gateway_mac: gw_mac,
             gateway_v4: Some(ip4(gw)),
             gateway_v6: None,
-            dhcp: Some(DhcpServer { lease_s: 600, dns: Box::new([]) }),
+            dhcp: Some(DhcpServer { lease_s: 600, dns: Box::new([]), routes: Box::new([]) }),
         };
         let ep = |name: &str, network, port, last: u8, ip: &str| EndpointSpec {
             name: name.into(),

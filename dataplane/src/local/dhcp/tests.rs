@@ -74,6 +74,10 @@ fn discover_gets_an_offer_of_the_configured_address() {
     assert_eq!(r.server_identifier, Some(ip4("10.1.0.1")));
     assert_eq!(r.lease_duration, Some(3600));
     assert_eq!(r.dns_servers.as_deref(), Some(&[ip4("10.1.0.1")][..]));
+    // Option 121: 172.16/16 then the default route, both via the gateway.
+    let dp = DhcpPacket::new_checked(&body[..]).unwrap();
+    let o121 = dp.options().find(|o| o.kind == 121).expect("classless static routes");
+    assert_eq!(o121.data, &[16, 172, 16, 10, 1, 0, 1, 0, 10, 1, 0, 1]);
 }
 
 #[test]
