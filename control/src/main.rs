@@ -65,6 +65,12 @@ enum Cmd {
         dst_mac: String,
         #[arg(long, default_value = "02:00:00:00:00:01")]
         src_mac: String,
+        /// Destination IPv4 address (of the first flow).
+        #[arg(long, default_value = "10.1.0.1")]
+        dst_ip: std::net::Ipv4Addr,
+        /// Spread destinations over this many consecutive /24s starting at --dst-ip.
+        #[arg(long, default_value_t = 0)]
+        dst_prefixes: u32,
     },
 }
 
@@ -145,14 +151,14 @@ fn main() -> ExitCode {
             print!("{}", demo::config_text(&demo::workdir().join("udp-1k-flows.pcap")));
             ExitCode::SUCCESS
         }
-        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac } => {
+        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac, dst_ip, dst_prefixes } => {
             let (Ok(dst_mac), Ok(src_mac)) = (dst_mac.parse(), src_mac.parse()) else {
                 return config_error(&ConfigError::new("--dst-mac/--src-mac", "not a MAC address"));
             };
             if flows == 0 || count == 0 || !(42..=9000).contains(&size) {
                 return config_error(&ConfigError::new("--flows/--count/--size", "flows and count > 0, size 42..9000"));
             }
-            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, ..Default::default() };
+            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, dst_ip, dst_prefixes };
             match pcapgen::generate(&output, &spec) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

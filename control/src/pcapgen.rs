@@ -27,6 +27,9 @@ pub struct TrafficSpec {
     /// Frames in the file; flows repeat round-robin.
     pub count: u32,
     pub dst_ip: Ipv4Addr,
+    /// Spread destinations over this many /24s (`dst_ip`'s /24 and the ones after it);
+    /// 0 or 1 keeps `dst_ip` for every frame.
+    pub dst_prefixes: u32,
 }
 
 impl Default for TrafficSpec {
@@ -39,6 +42,7 @@ impl Default for TrafficSpec {
             frame_len: 60,
             count: 1024,
             dst_ip: Ipv4Addr::new(10, 1, 0, 1),
+            dst_prefixes: 0,
         }
     }
 }
@@ -67,6 +71,10 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     emit_header(&mut f, spec.dst_mac, spec.src_mac, spec.vlan.map(VlanTag::with_vid), EtherType::IPV4);
     let ip_len = (len - l2) as u16;
     let src = Ipv4Addr::new(10, 0, (flow >> 8) as u8, flow as u8);
+    let dst = match spec.dst_prefixes {
+        0 | 1 => spec.dst_ip,
+        n => Ipv4Addr::from(u32::from(spec.dst_ip).wrapping_add((flow % n) << 8)),
+    };
     let sport = 1024 + (flow % 50000) as u16;
     let dport = 5001u16;
     {
@@ -78,7 +86,7 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
         ip[8] = 64;
         ip[9] = 17;
         ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&spec.dst_ip.octets());
+        ip[16..20].copy_from_slice(&dst.octets());
         let c = checksum(0, ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
     }
@@ -93,7 +101,7 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     f[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
     // Pseudo-header sum: source, destination, protocol, UDP length.
     let mut pseudo = 0u32;
-    for w in src.octets().chunks(2).chain(spec.dst_ip.octets().chunks(2)) {
+    for w in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
         pseudo += u16::from_be_bytes([w[0], w[1]]) as u32;
     }
     pseudo += 17 + udp_len as u32;
@@ -155,6 +163,17 @@ mod tests {
         }
         pseudo += 17 + 26;
         assert_eq!(checksum(pseudo, &a[34..]), 0);
+    }
+
+    #[test]
+    fn destinations_spread_over_prefixes() {
+        let spec = TrafficSpec { flows: 8, dst_prefixes: 4, dst_ip: Ipv4Addr::new(16, 0, 0, 1), ..Default::default() };
+        let dsts: Vec<[u8; 4]> = (0..8).map(|i| udp_frame(&spec, i)[30..34].try_into().unwrap()).collect();
+        assert_eq!(dsts[0], [16, 0, 0, 1]);
+        assert_eq!(dsts[3], [16, 0, 3, 1]);
+        assert_eq!(dsts[4], [16, 0, 0, 1]);
+        let f = udp_frame(&spec, 3);
+        assert_eq!(checksum(0, &f[14..34]), 0, "IPv4 header checksum still valid");
     }
 
     #[test]

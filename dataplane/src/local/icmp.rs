@@ -90,13 +90,20 @@ pub fn error_v4<B: PacketBuf>(
         quote[..n].copy_from_slice(&pkt.data()[l2..l2 + n]);
         (n, ip.src())
     };
-    let icmp_len = 8 + n;
+    if !pkt.resize(l2 + 20 + 8 + n) {
+        return false;
+    }
+    let d = pkt.data_mut();
+    let icmp_len = emit_icmpv4_error(&mut d[l2 + 20..], typ, code, 0, &quote[..n]);
+    if icmp_len == 0 {
+        return false;
+    }
+    // The IP header says exactly what was written.
+    ipv4::emit_header(&mut d[l2..], our_ip, sender, 1, TTL, icmp_len as u16, 0);
     if !pkt.resize(l2 + 20 + icmp_len) {
         return false;
     }
     let d = pkt.data_mut();
-    let ip_len = ipv4::emit_header(&mut d[l2..], our_ip, sender, 1, TTL, icmp_len as u16, 0);
-    emit_icmpv4_error(&mut d[l2 + ip_len..], typ, code, 0, &quote[..n]);
     let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
     eth.set_dst(to_mac);
     eth.set_src(our_mac);
@@ -120,13 +127,19 @@ pub fn error_v6<B: PacketBuf>(
         quote[..n].copy_from_slice(&pkt.data()[l2..l2 + n]);
         (n, ip.src())
     };
-    let icmp_len = 8 + n;
+    if !pkt.resize(l2 + 40 + 8 + n) {
+        return false;
+    }
+    let d = pkt.data_mut();
+    let icmp_len = emit_icmpv6_error(&mut d[l2 + 40..], typ, code, 0, our_ip, sender, &quote[..n]);
+    if icmp_len == 0 {
+        return false;
+    }
+    ipv6::emit_header(&mut d[l2..l2 + 40], our_ip, sender, 58, TTL, icmp_len as u16);
     if !pkt.resize(l2 + 40 + icmp_len) {
         return false;
     }
     let d = pkt.data_mut();
-    ipv6::emit_header(&mut d[l2..l2 + 40], our_ip, sender, 58, TTL, icmp_len as u16);
-    emit_icmpv6_error(&mut d[l2 + 40..], typ, code, 0, our_ip, sender, &quote[..n]);
     let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
     eth.set_dst(to_mac);
     eth.set_src(our_mac);

@@ -23,7 +23,6 @@
 use core::net::Ipv6Addr;
 
 use super::checksum;
-use super::ipv4::Ipv4Packet;
 use super::ipv6::{self, Ipv6Packet};
 
 /// Byte ranges of the header.
@@ -232,11 +231,14 @@ fn emit_with_quote(out: &mut [u8], typ: u8, code: u8, rest: u32, quote: &[u8]) -
 /// A datagram that does not parse is quoted up to 28 bytes. A quote that does not fit `out`
 /// is clipped; an `out` shorter than 8 bytes gets nothing and 0 is returned.
 pub fn emit_icmpv4_error(out: &mut [u8], typ: u8, code: u8, rest: u32, offending_ip_packet: &[u8]) -> usize {
-    let quote_len = match Ipv4Packet::new_checked(offending_ip_packet) {
-        Ok(ip) => ip.header_len() + ip.payload().len().min(V4_QUOTED_PAYLOAD_LEN),
-        Err(_) => super::ipv4::HEADER_LEN + V4_QUOTED_PAYLOAD_LEN,
-    };
-    let quote = &offending_ip_packet[..quote_len.min(offending_ip_packet.len())];
+    // The header (IHL, options included) and 8 bytes of payload, never past Total Length.
+    // Read from the raw bytes: callers may pass a packet already cut to that quote, which
+    // a full parse would reject as truncated.
+    let o = offending_ip_packet;
+    let hlen = o.first().map_or(super::ipv4::HEADER_LEN, |b| usize::from(b & 0x0f) * 4).max(super::ipv4::HEADER_LEN);
+    let total = if o.len() >= 4 { usize::from(u16::from_be_bytes([o[2], o[3]])) } else { o.len() };
+    let quote_len = (hlen + V4_QUOTED_PAYLOAD_LEN).min(total.max(hlen)).min(o.len());
+    let quote = &o[..quote_len];
     let Some(len) = emit_with_quote(out, typ, code, rest, quote) else { return 0 };
     IcmpHeader::new_unchecked(&mut out[..len]).fill_checksum_v4();
     len
@@ -343,8 +345,8 @@ mod tests {
         assert_eq!(emit_icmpv4_error(&mut out[..20], 3, 1, 0, &DATAGRAM), 20);
         assert!(IcmpHeader::new_checked(&out[..20]).unwrap().verify_checksum_v4());
         assert_eq!(emit_icmpv4_error(&mut out[..7], 3, 1, 0, &DATAGRAM), 0);
-        // Garbage is quoted up to 28 bytes, never past its end.
-        assert_eq!(emit_icmpv4_error(&mut out, 3, 1, 0, &[0xff; 40]), 36);
+        // Garbage is quoted as its IHL says (here 60 + 8), never past its end.
+        assert_eq!(emit_icmpv4_error(&mut out, 3, 1, 0, &[0xff; 40]), 48);
         assert_eq!(emit_icmpv4_error(&mut out, 3, 1, 0, &[0xff; 3]), 11);
     }
 

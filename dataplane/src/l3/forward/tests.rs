@@ -134,6 +134,27 @@ fn ttl_expiry_sends_time_exceeded_with_rate_limit() {
 }
 
 #[test]
+fn icmp_error_quotes_ipv4_options_and_8_payload_bytes() {
+    let t = tables();
+    let mut st = L3State::default();
+    // IHL 6: 4 bytes of options (NOP NOP NOP EOL), TTL 1, a 64-byte UDP payload.
+    let udp = udp4(ip4("10.1.0.10"), ip4("8.8.8.8"), 1000, 2000, &[0xab; 56]);
+    let mut f = ipv4_frame(GW_BLUE, MAC_A, None, ip4("10.1.0.10"), ip4("8.8.8.8"), 17, 1, &udp);
+    f.splice(34..34, [1u8, 1, 1, 0]);
+    f[14] = 0x46;
+    let total = (24 + udp.len()) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    let (out, b) = run(&t, &mut st, 0, &f);
+    assert_eq!(out, L3Out::Tx { port: 0, vlan: None });
+    let ip = ip_of(&b, 14);
+    assert_eq!(ip.total_len() as usize, 20 + 8 + 24 + 8, "header + ICMP + quoted header with options + 8");
+    assert_eq!(b.len(), 14 + ip.total_len() as usize, "no stale bytes past the packet");
+    assert_eq!(&ip.payload()[8..], &f[14..14 + 32]);
+    assert_eq!(checksum::checksum(ip.payload()), 0);
+}
+
+#[test]
 fn no_icmp_error_about_an_icmp_error() {
     let t = tables();
     let mut st = L3State::default();
