@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sluice_dataplane::wire::MacAddr;
 
 mod l3;
@@ -46,7 +46,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -75,7 +75,7 @@ pub struct Config {
 }
 
 /// DPDK EAL settings.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DpdkConfig {
     /// Run without hugepages (anonymous memory; slower, no setup needed).
@@ -104,7 +104,7 @@ impl Default for DpdkConfig {
 }
 
 /// Worker threads.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersConfig {
     /// One worker per entry, pinned to that CPU.
@@ -119,11 +119,25 @@ impl Default for WorkersConfig {
 
 /// The last CPU: the conventional spot for a lone PMD thread, off the main core 0.
 fn default_worker_core() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1)
+    cpu_count().saturating_sub(1)
+}
+
+/// CPUs online on the machine, whatever this thread's affinity (DPDK pins the main thread
+/// to its core, and the API validates configurations on that thread).
+pub fn cpu_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        // "0-1,4,6-7": the highest CPU number + 1.
+        let online = std::fs::read_to_string("/sys/devices/system/cpu/online").ok();
+        let max = online.as_deref().and_then(|s| {
+            s.trim().split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<usize>().ok()).max()
+        });
+        max.map(|m| m + 1).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 /// The packet buffer pool.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MempoolConfig {
     /// Number of mbufs; 0 sizes the pool from the ports' rings, workers and bursts.
@@ -142,7 +156,7 @@ impl Default for MempoolConfig {
 }
 
 /// One DPDK port.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {
     /// Name used everywhere else in the configuration and in stats.
@@ -187,7 +201,7 @@ fn default_mtu() -> u16 {
 }
 
 /// One learning bridge.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeConfig {
     pub name: String,
@@ -210,7 +224,7 @@ fn default_mac_aging_s() -> u32 {
 }
 
 /// VLAN mode of a bridge port.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum VlanModeConfig {
     #[default]
@@ -219,7 +233,7 @@ pub enum VlanModeConfig {
 }
 
 /// A port's membership in a bridge.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BridgePortConfig {
     /// A name from `ports`.
@@ -238,7 +252,7 @@ pub struct BridgePortConfig {
 }
 
 /// A MAC pinned to a port.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StaticMacConfig {
     pub mac: String,
@@ -248,7 +262,7 @@ pub struct StaticMacConfig {
 }
 
 /// Live statistics printing.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
     /// Seconds between live rate lines on stdout; 0 turns them off.
@@ -296,7 +310,7 @@ impl Config {
         if self.workers.cores.is_empty() {
             return Err(e("workers.cores", "at least one worker core is needed"));
         }
-        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ncpu = cpu_count();
         let mut seen_cores = HashSet::new();
         for (i, c) in self.workers.cores.iter().enumerate() {
             if *c >= ncpu {

@@ -42,7 +42,7 @@ pub fn workdir() -> PathBuf {
 
 /// The default configuration text for a pcap at `pcap`.
 pub fn config_text(pcap: &Path) -> String {
-    let core = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1);
+    let core = crate::config::cpu_count().saturating_sub(1);
     DEFAULT_CONFIG.replace("{pcap}", &pcap.display().to_string()).replace("{core}", &core.to_string())
 }
 

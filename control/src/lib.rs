@@ -3,9 +3,13 @@
 //! clap front end over this library.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod pcapgen;
 pub mod plan;
 pub mod run;
+pub mod state;
 pub mod stats;

@@ -4,12 +4,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use sluice_control::cli::{self, Output, Show};
 use sluice_control::config::{Config, ConfigError};
 use sluice_control::pcapgen::{self, TrafficSpec};
 use sluice_control::plan::Plan;
 use sluice_control::run::{self, RunOptions};
-use sluice_control::{demo, stats};
+use sluice_control::state::{Loaded, StateFile};
+use sluice_control::{api, demo, stats};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter};
 
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "Kernel-bypass virtual switch/router on DPDK")]
@@ -37,6 +45,59 @@ enum Cmd {
         /// Seconds between live rate lines (overrides stats.interval_s; 0 = off).
         #[arg(long)]
         interval: Option<f64>,
+        /// The API's unix socket ("none": no API).
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        api_socket: String,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9477).
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
+        /// Keep the applied state in this file and restore it at start (it wins over --config).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+    /// Apply a whole desired state (YAML or JSON) to the running switch: all or nothing.
+    Apply {
+        #[arg(short, long)]
+        file: PathBuf,
+        /// Validate and show the diff without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// List or show resources: config, bridges, networks, endpoints, routes, ports.
+    Get {
+        kind: String,
+        /// A name (routes: network:prefix, e.g. blue:0.0.0.0/0).
+        name: Option<String>,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete one resource.
+    Delete {
+        kind: String,
+        name: String,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Show counters of the running switch.
+    Show {
+        #[arg(value_enum)]
+        what: Show,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Change the running switch's log filter (error, warn, info, debug, trace).
+    Log {
+        level: String,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Validate a configuration and print what it would open, without starting anything.
     Check {
@@ -77,13 +138,41 @@ enum Cmd {
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, reload_handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .init();
+    let set_log: run::SetLog = Arc::new(move |level: &str| {
+        let f = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        reload_handle.reload(f).map_err(|e| e.to_string())
+    });
 
     match cli.cmd {
-        Cmd::Run { config, duration, stats_json, interval } => {
-            let demo_dir = config.is_none().then(demo::workdir);
-            let cfg = match &config {
+        Cmd::Apply { file, dry_run, socket, output } => cli::apply(&socket, &file, dry_run, output),
+        Cmd::Get { kind, name, socket, output } => cli::get(&socket, &kind, name.as_deref(), output),
+        Cmd::Delete { kind, name, socket } => cli::delete(&socket, &kind, &name),
+        Cmd::Show { what, socket, output } => cli::show(&socket, what, output),
+        Cmd::Log { level, socket } => cli::set_log(&socket, &level),
+        Cmd::Run { config, duration, stats_json, interval, api_socket, metrics, state } => {
+            // An applied state saved by an earlier run wins over the file it started from.
+            let restored = match state.as_ref().map(|p| StateFile::new(p).load()) {
+                Some(Loaded::Found(c)) => {
+                    tracing::info!(state = %state.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), "restoring applied state");
+                    Some(*c)
+                }
+                Some(Loaded::Corrupt { error, kept_at }) => {
+                    tracing::error!(%error, kept_at = %kept_at.display(), "state file is corrupt: kept aside; starting from the configuration");
+                    eprintln!("sluice: state file corrupt ({error}); kept at {}", kept_at.display());
+                    None
+                }
+                Some(Loaded::Missing) | None => None,
+            };
+            let demo_dir = (config.is_none() && restored.is_none()).then(demo::workdir);
+            let cfg = match (&config, restored) {
+                (_, Some(c)) => c,
+                _ => match &config {
                 Some(path) => match Config::load(path) {
                     Ok(c) => c,
                     Err(e) => return config_error(&e),
@@ -99,6 +188,7 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+                },
             };
             let interval_s = interval.unwrap_or(cfg.stats.interval_s as f64);
             let opts = RunOptions {
@@ -109,6 +199,10 @@ fn main() -> ExitCode {
                 },
                 stats_json,
                 interval: (interval_s > 0.0).then(|| Duration::from_secs_f64(interval_s)),
+                api_socket: (api_socket != "none").then(|| PathBuf::from(api_socket)),
+                metrics,
+                state,
+                set_log: Some(set_log),
             };
             let result = run::run(&cfg, &opts, started);
             if let Some(dir) = demo_dir {

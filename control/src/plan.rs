@@ -158,7 +158,7 @@ impl Plan {
             fix(&mut r.next_hop, &mac_of);
         }
         let l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
-        Ok(Tables { epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
+        Ok(Tables { epoch: 0, l2_epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
     }
 }
 
@@ -308,7 +308,7 @@ fn eal_args(cfg: &Config, mbufs: u32) -> Vec<String> {
     let mut a: Vec<String> = vec!["sluice".into()];
     let main = cfg.main_core.unwrap_or_else(|| {
         // The lowest CPU no worker uses; with every CPU taken, share CPU 0.
-        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ncpu = crate::config::cpu_count();
         (0..ncpu).find(|c| !cfg.workers.cores.contains(c)).unwrap_or(0)
     });
     a.extend(["-l".into(), main.to_string()]);

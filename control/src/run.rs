@@ -1,11 +1,13 @@
-//! The daemon: opens DPDK and the ports from a [`Plan`], starts the workers, prints live
-//! rates, and on SIGINT/SIGTERM (or after `--duration`) stops, drains, closes and
-//! reports.
+//! The daemon: opens DPDK and the ports from a [`Plan`], starts the workers, then runs
+//! the control thread — a tokio current-thread runtime on the main core serving the API
+//! and metrics and printing live rates — until SIGINT/SIGTERM or `--duration`; then stops,
+//! drains, closes and reports.
 //!
 //! Shutdown order matters and is the reverse of start-up: workers stop polling and free
 //! what they hold → ports are stopped and closed (drivers release their rings) → the
 //! mempool is checked for leaks and freed → EAL cleanup.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,16 +17,22 @@ use sluice_dataplane::dpdk::{self, Eal, EthPort, Mempool, PortSetup};
 use sluice_dataplane::tables::{Tables, TablesHandle};
 use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{self, Shared, WorkerSpec};
+use tokio::sync::Mutex;
 
+use crate::api::{self, Control};
 use crate::config::{Config, ConfigError};
 use crate::plan::Plan;
-use crate::stats::{self, EthdevReport, MempoolReport, PortReport, Report};
+use crate::state::StateFile;
+use crate::stats::{self, MempoolReport, Report};
 
 /// Errors that stop the daemon.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// How long to run and where to report.
-#[derive(Debug, Clone, Default)]
+/// Changes the log filter at runtime.
+pub type SetLog = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// How long to run, where to report, and the control plane's endpoints.
+#[derive(Default)]
 pub struct RunOptions {
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
@@ -32,6 +40,13 @@ pub struct RunOptions {
     pub stats_json: Option<PathBuf>,
     /// Live rate lines on stdout every this often (None: off).
     pub interval: Option<Duration>,
+    /// The API's unix socket (None: no API).
+    pub api_socket: Option<PathBuf>,
+    /// Serve Prometheus `/metrics` over HTTP on this (loopback) address.
+    pub metrics: Option<SocketAddr>,
+    /// Save every applied state here.
+    pub state: Option<PathBuf>,
+    pub set_log: Option<SetLog>,
 }
 
 /// Runs the switch described by `cfg` until a signal or `opts.duration`. `started` is
@@ -48,7 +63,7 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     tracing::info!(args = ?plan.eal_args, "starting DPDK");
     let eal = Eal::init(&plan.eal_args)?;
     let pool = Mempool::create("sluice_pool", plan.mbufs, plan.cache_size, plan.data_room + 128, dpdk::socket_id())?;
-    let mut ports = open_ports(cfg, &plan, &pool)?;
+    let ports = open_ports(cfg, &plan, &pool)?;
 
     let n_ports = plan.ports.len();
     let macs: Vec<_> = ports.iter().map(|p| p.info().map(|i| MacAddr(i.mac)).unwrap_or_default()).collect();
@@ -79,27 +94,28 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let t0 = Instant::now();
     tracing::info!(startup_ms, workers = handles.len(), ports = n_ports, "forwarding");
 
-    let sample = |sh: &Shared| {
-        sh.stats.iter().fold((0, 0, 0), |(r, t, d), w| (r + w.rx_packets.get(), t + w.tx_packets.get(), d + w.drops_total()))
-    };
-    let mut prev = sample(&shared);
-    let mut last = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        if stop.load(Ordering::Relaxed) || !shared.running.load(Ordering::Relaxed) {
-            break;
-        }
-        if opts.duration.is_some_and(|d| t0.elapsed() >= d) {
-            break;
-        }
-        if let Some(iv) = opts.interval {
-            if last.elapsed() >= iv {
-                let now = sample(&shared);
-                println!("{}", stats::rate_line(prev, now, last.elapsed().as_secs_f64()));
-                prev = now;
-                last = Instant::now();
-            }
-        }
+    let control = Arc::new(Mutex::new(Control {
+        config: cfg.clone(),
+        plan,
+        macs,
+        tables,
+        shared: Arc::clone(&shared),
+        ports,
+        state: opts.state.clone().map(StateFile::new),
+        started: t0,
+        startup_ms,
+        set_log: opts.set_log.clone(),
+    }));
+    if let Some(sf) = &opts.state {
+        // What runs is what a restart restores.
+        StateFile::new(sf).save(cfg)?;
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bound = rt.block_on(control_loop(&control, &shared, &stop, opts, t0));
+    drop(rt);
+    if let (true, Some(sock)) = (bound, &opts.api_socket) {
+        let _ = std::fs::remove_file(sock);
     }
 
     shared.stop();
@@ -112,34 +128,11 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
             Err(_) => worker_err = Some(dpdk::DpdkError::with_msg("worker", -1, "worker thread panicked")),
         }
     }
-    let workers: Vec<_> = plan
-        .workers
-        .iter()
-        .enumerate()
-        .map(|(i, wp)| stats::worker_report(i, wp.core, &shared.stats[i]))
-        .collect();
-    let mut port_reports = Vec::with_capacity(n_ports);
-    for (i, p) in ports.iter_mut().enumerate() {
-        let s = p.stats();
-        let (rx, tx) = shared.stats.iter().fold((0, 0), |(r, t), w| (r + w.ports[i].rx_packets.get(), t + w.ports[i].tx_packets.get()));
-        port_reports.push(PortReport {
-            name: plan.ports[i].name.clone(),
-            device: plan.ports[i].device.clone(),
-            driver: p.info().map(|d| d.driver).unwrap_or_default(),
-            rx_packets: rx,
-            tx_packets: tx,
-            ethdev: EthdevReport {
-                ipackets: s.ipackets,
-                opackets: s.opackets,
-                ibytes: s.ibytes,
-                obytes: s.obytes,
-                imissed: s.imissed,
-                ierrors: s.ierrors,
-                oerrors: s.oerrors,
-                rx_nombuf: s.rx_nombuf,
-            },
-        });
-    }
+    let Ok(control) = Arc::try_unwrap(control) else {
+        return Err("internal: the API still holds the control state".into());
+    };
+    let Control { plan, mut ports, .. } = control.into_inner();
+    let mut report = stats::report(&plan, &shared, &ports);
     for p in ports.iter_mut() {
         if let Err(e) = p.stop() {
             tracing::warn!(port = %p.name, error = %e, "stop failed");
@@ -154,19 +147,12 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let Ok(shared) = Arc::try_unwrap(shared) else {
         return Err("internal: workers still hold the shared state".into());
     };
-    let mempool = MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: shared.pool.in_use() };
+    report.mempool = MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: shared.pool.in_use() };
+    report.startup_ms = startup_ms;
+    report.duration_s = duration_s;
     drop(shared);
     drop(eal);
 
-    let report = Report {
-        version: env!("CARGO_PKG_VERSION"),
-        startup_ms,
-        duration_s,
-        totals: stats::totals(&workers),
-        workers,
-        ports: port_reports,
-        mempool,
-    };
     if let Some(path) = &opts.stats_json {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
@@ -176,6 +162,66 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         return Err(Box::new(e));
     }
     Ok(report)
+}
+
+/// The control thread: API and metrics servers, live rates, and the stop conditions.
+/// Returns whether it bound the API socket (and so owns the socket file).
+async fn control_loop(control: &Arc<Mutex<Control>>, shared: &Shared, stop: &AtomicBool, opts: &RunOptions, t0: Instant) -> bool {
+    let mut servers = Vec::new();
+    let mut bound = false;
+    if let Some(sock) = &opts.api_socket {
+        match api::bind_unix(sock) {
+            Ok(l) => {
+                bound = true;
+                tracing::info!(socket = %sock.display(), "API listening");
+                let router = api::router(Arc::clone(control));
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(l, router).await;
+                }));
+            }
+            // The switch forwards without its API rather than not at all.
+            Err(e) => tracing::warn!(socket = %sock.display(), error = %e, "API not available"),
+        }
+    }
+    if let Some(addr) = opts.metrics {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(%addr, "metrics listening");
+                let router = api::metrics_router(Arc::clone(control));
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(l, router).await;
+                }));
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "metrics not available"),
+        }
+    }
+    let sample = |sh: &Shared| {
+        sh.stats.iter().fold((0, 0, 0), |(r, t, d), w| (r + w.rx_packets.get(), t + w.tx_packets.get(), d + w.drops_total()))
+    };
+    let mut prev = sample(shared);
+    let mut last = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if stop.load(Ordering::Relaxed) || !shared.running.load(Ordering::Relaxed) {
+            break;
+        }
+        if opts.duration.is_some_and(|d| t0.elapsed() >= d) {
+            break;
+        }
+        if let Some(iv) = opts.interval {
+            if last.elapsed() >= iv {
+                let now = sample(shared);
+                println!("{}", stats::rate_line(prev, now, last.elapsed().as_secs_f64()));
+                prev = now;
+                last = Instant::now();
+            }
+        }
+    }
+    for s in servers {
+        s.abort();
+        let _ = s.await;
+    }
+    bound
 }
 
 /// Finds every configured port, checks it can give each worker a queue, and starts it.

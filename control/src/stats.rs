@@ -5,24 +5,27 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use sluice_dataplane::worker::WorkerStats;
+use serde::{Deserialize, Serialize};
+use sluice_dataplane::dpdk::EthPort;
+use sluice_dataplane::worker::{Shared, WorkerStats};
 use sluice_dataplane::DropReason;
 
+use crate::plan::Plan;
+
 /// Drop counts by reason name (only non-zero reasons).
-pub type Drops = BTreeMap<&'static str, u64>;
+pub type Drops = BTreeMap<String, u64>;
 
 fn drops_of(w: &WorkerStats) -> Drops {
     DropReason::ALL
         .iter()
         .filter_map(|r| match w.drops[*r as usize].get() {
             0 => None,
-            n => Some((r.name(), n)),
+            n => Some((r.name().to_string(), n)),
         })
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct WorkerReport {
     pub id: usize,
     pub core: usize,
@@ -50,7 +53,7 @@ pub struct WorkerReport {
 }
 
 /// The device's own counters (rte_eth_stats).
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct EthdevReport {
     pub ipackets: u64,
     pub opackets: u64,
@@ -62,7 +65,7 @@ pub struct EthdevReport {
     pub rx_nombuf: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct PortReport {
     pub name: String,
     pub device: String,
@@ -73,7 +76,7 @@ pub struct PortReport {
     pub ethdev: EthdevReport,
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct MempoolReport {
     pub capacity: u32,
     /// Mbufs still out of the pool after every worker stopped and every port closed:
@@ -81,7 +84,7 @@ pub struct MempoolReport {
     pub in_use_after_stop: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Totals {
     pub rx_packets: u64,
     pub tx_packets: u64,
@@ -90,9 +93,9 @@ pub struct Totals {
 }
 
 /// The whole final report (`--stats-json`).
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Report {
-    pub version: &'static str,
+    pub version: String,
     /// From process start until every worker was polling.
     pub startup_ms: f64,
     /// From the workers' start until stop.
@@ -133,6 +136,44 @@ pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
     }
 }
 
+/// The device's and the workers' counters of port `i`.
+pub fn port_report(i: usize, plan: &Plan, port: &EthPort, shared: &Shared) -> PortReport {
+    let s = port.stats();
+    let (rx, tx) = shared.stats.iter().fold((0, 0), |(r, t), w| (r + w.ports[i].rx_packets.get(), t + w.ports[i].tx_packets.get()));
+    PortReport {
+        name: plan.ports[i].name.clone(),
+        device: plan.ports[i].device.clone(),
+        driver: port.info().map(|d| d.driver).unwrap_or_default(),
+        rx_packets: rx,
+        tx_packets: tx,
+        ethdev: EthdevReport {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        },
+    }
+}
+
+/// Every worker's and port's counters now. `startup_ms`, `duration_s` and the mempool's
+/// leak figure are the caller's to fill in.
+pub fn report(plan: &Plan, shared: &Shared, ports: &[EthPort]) -> Report {
+    let workers: Vec<_> =
+        plan.workers.iter().enumerate().map(|(i, wp)| worker_report(i, wp.core, &shared.stats[i])).collect();
+    Report {
+        version: env!("CARGO_PKG_VERSION").into(),
+        totals: totals(&workers),
+        workers,
+        ports: ports.iter().enumerate().map(|(i, p)| port_report(i, plan, p, shared)).collect(),
+        mempool: MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: 0 },
+        ..Default::default()
+    }
+}
+
 /// Sums workers into totals.
 pub fn totals(workers: &[WorkerReport]) -> Totals {
     let mut t = Totals::default();
@@ -140,7 +181,7 @@ pub fn totals(workers: &[WorkerReport]) -> Totals {
         t.rx_packets += w.rx_packets;
         t.tx_packets += w.tx_packets;
         for (k, v) in &w.drops {
-            *t.drops.entry(k).or_default() += v;
+            *t.drops.entry(k.clone()).or_default() += v;
             t.drops_total += v;
         }
     }

@@ -34,6 +34,9 @@ pub struct Tables {
     pub ports: Box<[PortEntry]>,
     /// Bridges, bridge domains and port VLAN modes.
     pub l2: L2Tables,
+    /// Generation of `l2`: moves only when the L2 tables differ from the previous
+    /// snapshot's, so publishing routes or endpoints keeps the workers' learned MACs.
+    pub l2_epoch: u64,
     /// Networks (VRFs), endpoints, uplinks.
     pub l3: L3Tables,
 }
@@ -68,10 +71,14 @@ impl TablesHandle {
     pub fn load_full(&self) -> Arc<Tables> {
         self.slot.load_full()
     }
-    /// Publishes `t`, giving it the next epoch. Workers see it on their next loop.
+    /// Publishes `t`, giving it the next epoch (and the next L2 epoch if its L2 tables
+    /// changed). Workers see it on their next loop.
     pub fn publish(&self, mut t: Tables) -> u64 {
-        let epoch = self.slot.load().epoch + 1;
+        let old = self.slot.load();
+        let epoch = old.epoch + 1;
         t.epoch = epoch;
+        t.l2_epoch = if t.l2 == old.l2 && old.epoch != 0 { old.l2_epoch } else { old.l2_epoch + 1 };
+        drop(old);
         self.slot.store(Arc::new(t));
         // After the store: a worker that sees the new epoch finds the new snapshot.
         self.epoch.store(epoch, Ordering::Release);
@@ -93,5 +100,12 @@ mod tests {
         assert_eq!(h.epoch(), 1);
         assert_eq!(h.load().ports.len(), 1);
         assert_eq!(held.ports.len(), 0, "a reader's snapshot never changes under it");
+        let l2_epoch = h.load().l2_epoch;
+        h.publish(Tables::default());
+        assert_eq!(h.load().l2_epoch, l2_epoch, "same L2 tables: same L2 epoch");
+        let mut t = Tables::default();
+        t.l2.port_vlan = vec![crate::l2::PortVlan::Unbridged].into();
+        h.publish(t);
+        assert_eq!(h.load().l2_epoch, l2_epoch + 1, "changed L2 tables: next L2 epoch");
     }
 }

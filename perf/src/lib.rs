@@ -143,6 +143,7 @@ impl Fixture {
             ports: (0..n_ports).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(),
             l2: build_l2(n_ports, &[spec]).expect("bench topology"),
             l3: Default::default(),
+            l2_epoch: 1,
         };
         let domain = tables.l2.ingress_domain(0, None).expect("port 0 bridged");
         let ev = |mac, port| LearnEvent { domain, mac, port };

@@ -4,13 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sluice_dataplane::wire::MacAddr;
 
 use super::{Config, ConfigError};
 
 /// A virtual network: one VRF.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     pub name: String,
@@ -34,7 +34,7 @@ pub struct NetworkConfig {
     pub dhcp: DhcpConfig,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum NetModeConfig {
     #[default]
@@ -43,7 +43,7 @@ pub enum NetModeConfig {
 }
 
 /// The network's gateway: sluice itself.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub ipv4: Option<Ipv4Addr>,
@@ -53,7 +53,7 @@ pub struct GatewayConfig {
 }
 
 /// The network's DHCPv4 server.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DhcpConfig {
     pub enabled: bool,
@@ -70,7 +70,7 @@ impl Default for DhcpConfig {
 }
 
 /// A workload attachment.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     pub name: String,
@@ -91,7 +91,7 @@ pub struct EndpointConfig {
     pub labels: HashMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AllowedPairConfig {
     /// An address or prefix, `10.9.0.0/16` or `10.1.0.99`.
@@ -102,7 +102,7 @@ pub struct AllowedPairConfig {
 }
 
 /// A route in a network.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub network: String,
@@ -111,7 +111,7 @@ pub struct RouteConfig {
 }
 
 /// A route's next hop: exactly one of the keys.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ViaConfig {
     pub endpoint: Option<String>,
@@ -127,7 +127,7 @@ pub struct ViaConfig {
 }
 
 /// A port's L3 role as an uplink into a network.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UplinkConfig {
     pub network: String,

@@ -22,7 +22,7 @@ pub type DomainId = u32;
 pub const NO_DOMAIN: DomainId = DomainId::MAX;
 
 /// How a port treats VLAN tags on ingress, resolved to bridge domains.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum PortVlan {
     /// Not attached to any bridge: every frame is dropped (`not_bridged`).
     #[default]
@@ -43,7 +43,7 @@ pub struct Member {
 }
 
 /// One broadcast domain.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
     /// Bridge index in [`L2Tables::bridges`].
     pub bridge: u16,
@@ -64,7 +64,7 @@ pub struct StaticMac {
 }
 
 /// Per-bridge settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeInfo {
     pub name: String,
     /// Most dynamic MACs a worker learns for this bridge.
@@ -75,7 +75,7 @@ pub struct BridgeInfo {
 }
 
 /// Everything layer 2 in a published snapshot.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct L2Tables {
     /// VLAN mode per port, by [`PortIdx`].
     pub port_vlan: Box<[PortVlan]>,

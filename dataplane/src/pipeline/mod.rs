@@ -33,6 +33,7 @@ pub trait Egress<B: PacketBuf> {
 #[derive(Debug)]
 pub struct Pipeline {
     fdb: Fdb,
+    /// The L2 epoch the MAC table was seeded for.
     epoch: u64,
     /// Learning events so far (owned by this worker; published by the worker loop).
     pub l2: L2Counters,
@@ -45,15 +46,15 @@ impl Pipeline {
     pub fn new(tables: &Tables) -> Self {
         let mut fdb = Fdb::with_capacity(Fdb::capacity_for(&tables.l2));
         fdb.reseed(&tables.l2);
-        Pipeline { fdb, epoch: tables.epoch, l2: L2Counters::default(), l3: L3State::default() }
+        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3: L3State::default() }
     }
 
-    /// Adopts a newly published snapshot. Cheap when the epoch has not changed.
+    /// Adopts a newly published snapshot: relearns MACs only if the L2 tables changed.
     #[inline]
     pub fn sync(&mut self, tables: &Tables) {
-        if tables.epoch != self.epoch {
+        if tables.l2_epoch != self.epoch {
             self.fdb.reseed(&tables.l2);
-            self.epoch = tables.epoch;
+            self.epoch = tables.l2_epoch;
         }
     }
 

@@ -36,6 +36,7 @@ fn tables(bridge_ports: Vec<(PortIdx, VlanMode)>, n_ports: usize) -> Tables {
         ports: (0..n_ports).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(),
         l2: build_l2(n_ports, &[spec]).unwrap(),
         l3: Default::default(),
+        l2_epoch: 1,
     }
 }
 
@@ -120,7 +121,10 @@ fn new_epoch_reseeds_learning() {
     assert_eq!(p.fdb().len(), 1, "same epoch: kept");
     t.epoch = 2;
     p.sync(&t);
-    assert_eq!(p.fdb().len(), 0, "new epoch: relearn");
+    assert_eq!(p.fdb().len(), 1, "new epoch, same L2 tables: MACs kept");
+    t.l2_epoch += 1;
+    p.sync(&t);
+    assert_eq!(p.fdb().len(), 0, "new L2 epoch: relearn");
 }
 
 #[test]
@@ -210,7 +214,13 @@ mod bridged {
             },
         )
         .unwrap();
-        Tables { epoch: 1, ports: (0..4).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(), l2, l3 }
+        Tables {
+            epoch: 1,
+            ports: (0..4).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(),
+            l2,
+            l3,
+            l2_epoch: 1,
+        }
     }
 
     fn arp_req(sender: MacAddr, spa: &str, tpa: &str) -> HeapBuf {

@@ -25,6 +25,9 @@ impl Route6 {
     }
 }
 
+/// Addresses [`Fib6::lookup_burst`] walks at once.
+pub const BURST_LANES: usize = 16;
+
 /// Upper bound on the nodes a lookup visits below the root: every node consumes at least
 /// 8 bits of the 112 left. Bounds the loop even if the table were corrupt.
 const MAX_STEPS: usize = (128 - ROOT_BITS as usize) / STRIDE as usize;
@@ -70,34 +73,73 @@ impl Fib6 {
     /// The next hop of the longest prefix covering `addr` (`u128::from(Ipv6Addr)`), or
     /// `None` if no route covers it.
     ///
-    /// No allocation, no lock, no panic. One read for the root, then one per dense ply
-    /// or skip (two for a sparse ply of over 7 runs), until a leaf.
+    /// No allocation, no lock, no panic. One read for the root, then one per node (two
+    /// for a sparse ply of over 7 runs), until a leaf.
     #[inline]
     pub fn lookup(&self, addr: u128) -> Option<NextHopId> {
-        let t = &self.trie;
-        let mut e = t.root[(addr >> 112) as usize];
+        let mut e = self.trie.root[(addr >> 112) as usize];
         let mut depth = ROOT_BITS;
         for _ in 0..MAX_STEPS {
             if trie::is_leaf(e) {
-                return trie::leaf_nh(e);
+                break;
             }
-            let i = trie::index(e);
-            match trie::kind(e) {
-                KIND_DENSE => {
-                    e = t.dense.get(i)?[(addr.wrapping_shr(120u32.wrapping_sub(depth)) & 0xff) as usize];
-                    depth += STRIDE;
+            (e, depth) = self.step(e, depth, addr);
+        }
+        Self::answer(e)
+    }
+
+    /// [`lookup`](Self::lookup) for each of `addrs` into `out` (as many as the shorter
+    /// of the two holds).
+    ///
+    /// The walks are interleaved [`BURST_LANES`] at a time, one node per address per
+    /// round, so the reads of different addresses overlap instead of each walk waiting
+    /// out its own cache misses: with tables bigger than the caches this is several
+    /// times faster per address than calling `lookup` in a loop.
+    pub fn lookup_burst(&self, addrs: &[u128], out: &mut [Option<NextHopId>]) {
+        for (addrs, out) in addrs.chunks(BURST_LANES).zip(out.chunks_mut(BURST_LANES)) {
+            let mut e = [trie::NO_ROUTE; BURST_LANES];
+            let mut depth = [ROOT_BITS; BURST_LANES];
+            for (e, &a) in e.iter_mut().zip(addrs) {
+                *e = self.trie.root[(a >> 112) as usize];
+            }
+            for _ in 0..MAX_STEPS {
+                let mut walking = false;
+                for ((e, depth), &a) in e.iter_mut().zip(&mut depth).zip(addrs) {
+                    if !trie::is_leaf(*e) {
+                        (*e, *depth) = self.step(*e, *depth, a);
+                        walking = true;
+                    }
                 }
-                KIND_SPARSE => {
-                    e = trie::sparse_get(&t.sparse, i, addr.wrapping_shr(120u32.wrapping_sub(depth)) as u8)?;
-                    depth += STRIDE;
+                if !walking {
+                    break;
                 }
-                _ => {
-                    let s = t.skips.get(i)?;
-                    e = if s.matches(addr) { s.hit } else { s.miss };
-                    depth = u32::from(s.end);
-                }
+            }
+            for (o, &e) in out.iter_mut().zip(e.iter().take(addrs.len())) {
+                *o = Self::answer(e);
             }
         }
+    }
+
+    /// Follows pointer `e` of a node at `depth` one node down for `addr`: the next entry
+    /// and its depth. A dangling pointer (never, once built) reads as "no route".
+    #[inline(always)]
+    fn step(&self, e: u32, depth: u32, addr: u128) -> (u32, u32) {
+        let t = &self.trie;
+        let i = trie::index(e);
+        let slot = addr.wrapping_shr(120u32.wrapping_sub(depth)) as u8;
+        match trie::kind(e) {
+            KIND_DENSE => (t.dense.get(i).map_or(trie::NO_ROUTE, |p| p[usize::from(slot)]), depth + STRIDE),
+            KIND_SPARSE => (trie::sparse_get(&t.sparse, i, slot).unwrap_or(trie::NO_ROUTE), depth + STRIDE),
+            _ => match t.skips.get(i) {
+                Some(s) => (if s.matches(addr) { s.hit } else { s.miss }, u32::from(s.end)),
+                None => (trie::NO_ROUTE, depth),
+            },
+        }
+    }
+
+    /// The answer an entry gives at the end of a walk (a leaf, unless the table is corrupt).
+    #[inline(always)]
+    fn answer(e: u32) -> Option<NextHopId> {
         if trie::is_leaf(e) {
             trie::leaf_nh(e)
         } else {

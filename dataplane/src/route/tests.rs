@@ -113,9 +113,16 @@ proptest! {
                 probes.push(first ^ (1u128 << (127 - bit)));
             }
         }
-        for a in probes {
+        for &a in &probes {
             prop_assert_eq!(fib.lookup(a), reference(&table, a, covers), "{}", Ipv6Addr::from(a));
         }
+        // The burst walk gives the same answers, whatever the burst length.
+        let mut out = vec![Some(u32::MAX); probes.len() + 1];
+        fib.lookup_burst(&probes, &mut out);
+        for (i, &a) in probes.iter().enumerate() {
+            prop_assert_eq!(out[i], fib.lookup(a), "{}", Ipv6Addr::from(a));
+        }
+        prop_assert_eq!(out[probes.len()], Some(u32::MAX));
     }
 }
 

@@ -1,0 +1,331 @@
+//! The control API: HTTP/1.1 + JSON on a unix socket (mode 0600).
+//!
+//! Resources are the kinds of the configuration that can change while running —
+//! `bridges`, `networks`, `endpoints`, `routes` — with list/get/create/replace/delete, plus
+//! `apply` of a whole desired state (YAML or JSON). Every change goes through one path,
+//! [`Control::apply`]: validate and compile everything first, then publish the new tables
+//! (workers pick them up on their next loop) and save the state; or change nothing and
+//! answer with an error naming the field. Reads (`/v1/stats`, `/v1/config`, `/metrics`)
+//! only sum the workers' counters. The control thread never blocks a worker.
+
+pub mod client;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sluice_dataplane::dpdk::EthPort;
+use sluice_dataplane::tables::TablesHandle;
+use sluice_dataplane::wire::MacAddr;
+use sluice_dataplane::worker::Shared;
+use tokio::sync::Mutex;
+
+use crate::config::{Config, ConfigError};
+use crate::plan::Plan;
+use crate::state::{self, Diff, StateFile};
+use crate::stats::{self, Report};
+
+/// Everything the control thread owns while the switch runs.
+pub struct Control {
+    pub config: Config,
+    pub plan: Plan,
+    /// Each port's device MAC, by port index.
+    pub macs: Vec<MacAddr>,
+    pub tables: Arc<TablesHandle>,
+    pub shared: Arc<Shared>,
+    pub ports: Vec<EthPort>,
+    pub state: Option<StateFile>,
+    pub started: Instant,
+    pub startup_ms: f64,
+    /// Changes the log filter (`PUT /v1/log`).
+    pub set_log: Option<crate::run::SetLog>,
+}
+
+/// An API error: HTTP status plus the field and reason, as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub field: String,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { status, field: field.into(), message: message.into() }
+    }
+    fn invalid(e: ConfigError) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.path, e.msg)
+    }
+    fn not_found(what: String) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "", format!("{what} not found"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": {"field": self.field, "message": self.message}}))).into_response()
+    }
+}
+
+/// What an apply answers.
+#[derive(Debug, Serialize)]
+pub struct Applied {
+    pub applied: bool,
+    pub epoch: u64,
+    pub diff: Diff,
+}
+
+impl Control {
+    /// Validates, compiles and (unless `dry_run`) publishes and saves `new`. All or nothing.
+    pub fn apply(&mut self, new: Config, dry_run: bool) -> Result<Applied, ApiError> {
+        new.validate().map_err(ApiError::invalid)?;
+        state::check_runtime_change(&self.config, &new)
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.path, e.msg))?;
+        let plan = Plan::new(&new).map_err(ApiError::invalid)?;
+        let tables = plan.tables(&self.macs).map_err(ApiError::invalid)?;
+        let diff = state::diff(&self.config, &new);
+        if dry_run || diff.is_empty() {
+            return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });
+        }
+        if let Some(sf) = &self.state {
+            // Saved before it takes effect: a crash right after never loses an applied state.
+            sf.save(&new).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("saving state: {e}")))?;
+        }
+        let epoch = self.tables.publish(tables);
+        tracing::info!(epoch, ?diff, "applied");
+        self.config = new;
+        self.plan = plan;
+        Ok(Applied { applied: true, epoch, diff })
+    }
+
+    /// The counters now (the mempool figure is the live in-use count).
+    pub fn report(&self) -> Report {
+        let mut r = stats::report(&self.plan, &self.shared, &self.ports);
+        r.startup_ms = self.startup_ms;
+        r.duration_s = self.started.elapsed().as_secs_f64();
+        r.mempool.in_use_after_stop = 0;
+        r
+    }
+}
+
+type Ctl = Arc<Mutex<Control>>;
+
+/// The API's routes.
+pub fn router(ctl: Ctl) -> Router {
+    Router::new()
+        .route("/v1/config", get(get_config))
+        .route("/v1/apply", post(apply))
+        .route("/v1/stats", get(get_stats))
+        .route("/v1/log", axum::routing::put(put_log))
+        .route("/v1/{kind}", get(list).post(create))
+        .route("/v1/{kind}/{name}", get(get_one).put(replace).delete(remove))
+        .route("/metrics", get(metrics))
+        .with_state(ctl)
+}
+
+#[derive(Deserialize)]
+struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Parses a body as JSON (by content type) or YAML.
+fn parse_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "", "body is not UTF-8"))?;
+    let bad = |path: String, msg: String| ApiError::new(StatusCode::BAD_REQUEST, path, msg);
+    if json {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| bad(e.path().to_string(), e.into_inner().to_string()))
+    } else {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| bad(e.path().to_string(), e.into_inner().to_string()))
+    }
+}
+
+async fn get_config(State(ctl): State<Ctl>) -> Json<Config> {
+    Json(ctl.lock().await.config.clone())
+}
+
+async fn apply(State(ctl): State<Ctl>, Query(q): Query<DryRun>, headers: HeaderMap, body: Bytes) -> Result<Json<Applied>, ApiError> {
+    let new: Config = parse_body(&headers, &body)?;
+    ctl.lock().await.apply(new, q.dry_run).map(Json)
+}
+
+async fn get_stats(State(ctl): State<Ctl>) -> Json<Report> {
+    Json(ctl.lock().await.report())
+}
+
+async fn metrics(State(ctl): State<Ctl>) -> impl IntoResponse {
+    let r = ctl.lock().await.report();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&r))
+}
+
+#[derive(Deserialize)]
+struct LogLevel {
+    level: String,
+}
+
+async fn put_log(State(ctl): State<Ctl>, Json(l): Json<LogLevel>) -> Result<StatusCode, ApiError> {
+    let c = ctl.lock().await;
+    let Some(set) = &c.set_log else { return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "", "log level is fixed")) };
+    set(&l.level).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "level", m))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The resources that change while running, as JSON lists keyed by name.
+fn kind_list(cfg: &Config, kind: &str) -> Result<Vec<(String, Value)>, ApiError> {
+    let items: Vec<(String, Value)> = match kind {
+        "bridges" => cfg.bridges.iter().map(|b| (b.name.clone(), json!(b))).collect(),
+        "networks" => cfg.networks.iter().map(|n| (n.name.clone(), json!(n))).collect(),
+        "endpoints" => cfg.endpoints.iter().map(|e| (e.name.clone(), json!(e))).collect(),
+        "routes" => cfg.routes.iter().map(|r| (route_key(&r.network, &r.prefix), json!(r))).collect(),
+        "ports" => cfg.ports.iter().map(|p| (p.name.clone(), json!(p))).collect(),
+        _ => return Err(ApiError::not_found(format!("kind {kind:?} (bridges, networks, endpoints, routes, ports)"))),
+    };
+    Ok(items)
+}
+
+/// A route's name: `network:prefix` (e.g. `blue:0.0.0.0/0`, URL-encode the slash).
+pub fn route_key(network: &str, prefix: &str) -> String {
+    format!("{network}:{prefix}")
+}
+
+/// Returns `cfg` with the item `name` of `kind` replaced by `item` (None: removed).
+fn with_item(cfg: &Config, kind: &str, name: &str, item: Option<Value>, must_exist: Option<bool>) -> Result<Config, ApiError> {
+    let mut c = cfg.clone();
+    let exists = kind_list(cfg, kind)?.iter().any(|(n, _)| n == name);
+    match must_exist {
+        Some(true) if !exists => return Err(ApiError::not_found(format!("{kind}/{name}"))),
+        Some(false) if exists => return Err(ApiError::new(StatusCode::CONFLICT, "name", format!("{kind}/{name} exists"))),
+        _ => {}
+    }
+    macro_rules! edit {
+        ($list:expr, $key:expr) => {{
+            let pos = $list.iter().position(|x| $key(x) == name);
+            match (item, pos) {
+                (Some(v), Some(i)) => $list[i] = from_value(v)?,
+                (Some(v), None) => $list.push(from_value(v)?),
+                (None, Some(i)) => {
+                    $list.remove(i);
+                }
+                (None, None) => return Err(ApiError::not_found(format!("{kind}/{name}"))),
+            }
+        }};
+    }
+    match kind {
+        "bridges" => edit!(c.bridges, |b: &crate::config::BridgeConfig| b.name.clone()),
+        "networks" => edit!(c.networks, |n: &crate::config::NetworkConfig| n.name.clone()),
+        "endpoints" => edit!(c.endpoints, |e: &crate::config::EndpointConfig| e.name.clone()),
+        "routes" => edit!(c.routes, |r: &crate::config::RouteConfig| route_key(&r.network, &r.prefix)),
+        "ports" => return Err(ApiError::new(StatusCode::CONFLICT, "ports", "ports cannot change while running yet (restart sluice)")),
+        _ => return Err(ApiError::not_found(format!("kind {kind:?}"))),
+    }
+    Ok(c)
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.path().to_string(), e.into_inner().to_string()))
+}
+
+/// The name a body gives itself, for its kind.
+fn body_name(kind: &str, v: &Value) -> Result<String, ApiError> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let name = if kind == "routes" { s("network").zip(s("prefix")).map(|(n, p)| route_key(&n, &p)) } else { s("name") };
+    name.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, if kind == "routes" { "prefix" } else { "name" }, "missing"))
+}
+
+async fn list(State(ctl): State<Ctl>, UrlPath(kind): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+    let c = ctl.lock().await;
+    Ok(Json(Value::Array(kind_list(&c.config, &kind)?.into_iter().map(|(_, v)| v).collect())))
+}
+
+async fn get_one(State(ctl): State<Ctl>, UrlPath((kind, name)): UrlPath<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let c = ctl.lock().await;
+    kind_list(&c.config, &kind)?
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| Json(v))
+        .ok_or_else(|| ApiError::not_found(format!("{kind}/{name}")))
+}
+
+async fn create(
+    State(ctl): State<Ctl>,
+    UrlPath(kind): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Applied>), ApiError> {
+    let v: Value = parse_body(&headers, &body)?;
+    let name = body_name(&kind, &v)?;
+    let mut c = ctl.lock().await;
+    let new = with_item(&c.config, &kind, &name, Some(v), Some(false))?;
+    c.apply(new, false).map(|a| (StatusCode::CREATED, Json(a)))
+}
+
+async fn replace(
+    State(ctl): State<Ctl>,
+    UrlPath((kind, name)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Applied>, ApiError> {
+    let v: Value = parse_body(&headers, &body)?;
+    if body_name(&kind, &v)? != name {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "name", format!("the body names another {kind} than {name:?}")));
+    }
+    let mut c = ctl.lock().await;
+    let new = with_item(&c.config, &kind, &name, Some(v), None)?;
+    c.apply(new, false).map(Json)
+}
+
+async fn remove(State(ctl): State<Ctl>, UrlPath((kind, name)): UrlPath<(String, String)>) -> Result<Json<Applied>, ApiError> {
+    let mut c = ctl.lock().await;
+    let new = with_item(&c.config, &kind, &name, None, Some(true))?;
+    c.apply(new, false).map(Json)
+}
+
+/// Only `/metrics`, for the optional TCP listener.
+pub fn metrics_router(ctl: Ctl) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(ctl)
+}
+
+/// Binds the API socket: creates its directory, removes a stale socket (none answering),
+/// and restricts it to the owner (0600).
+pub fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("{} is in use by a running sluice", path.display())));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// The default API socket.
+pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
+
+/// Kinds and what they map to, for docs and the CLI.
+pub fn kinds() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("bridges", "L2 bridges"),
+        ("networks", "virtual networks (VRFs)"),
+        ("endpoints", "workloads"),
+        ("routes", "routes, named network:prefix"),
+        ("ports", "ports (read-only while running)"),
+    ])
+}
