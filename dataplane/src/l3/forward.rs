@@ -289,37 +289,74 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
+    let found = resolve(cx, |v| v.fib4.lookup(dst), || ecmp::flow_hash_v4(src, dst, proto, ports.0, ports.1));
+    let (out_port, out_vlan, new_dst, new_src) = match found {
+        Resolved::NoRoute => {
+            return icmp4_error(cx, st, pkt, now_ms, icmpv4::DEST_UNREACHABLE, icmpv4::NET_UNREACHABLE, DropReason::NoRoute)
+        }
+        Resolved::Drop(r) => return L3Out::Drop(r),
+        Resolved::Local => {
+            return match icmp_type {
+                Some(icmpv4::ECHO_REQUEST) if !fragment => {
+                    if local::icmp::echo_reply_v4(pkt, l2, cx.our_mac) {
+                        st.counters.echo_replies += 1;
+                        cx.back()
+                    } else {
+                        L3Out::Drop(DropReason::IpBadLength)
+                    }
+                }
+                _ => L3Out::Drop(DropReason::LocalUnhandled),
+            };
+        }
+        Resolved::Forward { port, vlan, dst_mac, src_mac } => (port, vlan, dst_mac, src_mac),
+    };
+    if ttl <= 1 {
+        return icmp4_error(cx, st, pkt, now_ms, icmpv4::TIME_EXCEEDED, 0, DropReason::TtlExpired);
+    }
+    let d = pkt.data_mut();
+    Ipv4Packet::new_unchecked(&mut d[l2..]).decrement_ttl();
+    let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+    eth.set_dst(new_dst);
+    eth.set_src(new_src);
+    st.counters.routed += 1;
+    L3Out::Tx { port: out_port, vlan: out_vlan }
+}
+
+/// Where a destination lookup ended.
+enum Resolved {
+    /// An address of sluice itself.
+    Local,
+    Forward { port: PortIdx, vlan: Option<u16>, dst_mac: MacAddr, src_mac: MacAddr },
+    /// No route: answer with an ICMP unreachable.
+    NoRoute,
+    /// Drop without an answer.
+    Drop(DropReason),
+}
+
+/// Looks a destination up in the sender's VRF with `lookup`, following at most one
+/// explicit leak into another VRF and picking an ECMP member by `hash` (computed only for
+/// ECMP routes).
+#[inline]
+fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId>, hash: impl Fn() -> u32) -> Resolved {
     let mut vrf = cx.vrf;
     let mut leaked = false;
     loop {
-        let Some(nh_id) = vrf.fib4.lookup(dst) else {
-            return icmp4_error(cx, st, pkt, now_ms, icmpv4::DEST_UNREACHABLE, icmpv4::NET_UNREACHABLE, DropReason::NoRoute);
-        };
-        let mut nh = &vrf.next_hops[nh_id as usize];
+        let Some(id) = lookup(vrf) else { return Resolved::NoRoute };
+        let mut nh = &vrf.next_hops[id as usize];
         if let NextHop::Ecmp(members) = nh {
-            let h = ecmp::flow_hash_v4(src, dst, proto, ports.0, ports.1);
-            nh = &vrf.next_hops[members[ecmp::pick(members.len(), h)] as usize];
+            nh = &vrf.next_hops[members[ecmp::pick(members.len(), hash())] as usize];
         }
-        let (out_port, out_vlan, new_dst, new_src) = match nh {
-            NextHop::Local => {
-                return match icmp_type {
-                    Some(icmpv4::ECHO_REQUEST) if !fragment => {
-                        if local::icmp::echo_reply_v4(pkt, l2, cx.our_mac) {
-                            st.counters.echo_replies += 1;
-                            cx.back()
-                        } else {
-                            L3Out::Drop(DropReason::IpBadLength)
-                        }
-                    }
-                    _ => L3Out::Drop(DropReason::LocalUnhandled),
-                };
-            }
+        return match nh {
+            NextHop::Local => Resolved::Local,
             NextHop::Endpoint(e) => {
                 let ep = &cx.l3.endpoints[*e as usize];
+                // Delivered as the gateway of the endpoint's own network.
                 let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
-                (ep.port, ep.vlan, ep.mac, gw)
+                Resolved::Forward { port: ep.port, vlan: ep.vlan, dst_mac: ep.mac, src_mac: gw }
             }
-            NextHop::Gateway { port, vlan, mac, src_mac } => (*port, *vlan, *mac, *src_mac),
+            NextHop::Gateway { port, vlan, mac, src_mac } => {
+                Resolved::Forward { port: *port, vlan: *vlan, dst_mac: *mac, src_mac: *src_mac }
+            }
             NextHop::Vrf(other) if !leaked => {
                 leaked = true;
                 match cx.l3.vrfs.get(*other as usize) {
@@ -327,23 +364,12 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
                         vrf = v;
                         continue;
                     }
-                    None => return L3Out::Drop(DropReason::NoRoute),
+                    None => Resolved::Drop(DropReason::NoRoute),
                 }
             }
-            NextHop::Vrf(_) | NextHop::Ecmp(_) => return L3Out::Drop(DropReason::RouteLoop),
-            NextHop::Blackhole => return L3Out::Drop(DropReason::Blackhole),
+            NextHop::Vrf(_) | NextHop::Ecmp(_) => Resolved::Drop(DropReason::RouteLoop),
+            NextHop::Blackhole => Resolved::Drop(DropReason::Blackhole),
         };
-        if ttl <= 1 {
-            return icmp4_error(cx, st, pkt, now_ms, icmpv4::TIME_EXCEEDED, 0, DropReason::TtlExpired);
-        }
-        let d = pkt.data_mut();
-        let mut ip = Ipv4Packet::new_unchecked(&mut d[l2..]);
-        ip.decrement_ttl();
-        let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
-        eth.set_dst(new_dst);
-        eth.set_src(new_src);
-        st.counters.routed += 1;
-        return L3Out::Tx { port: out_port, vlan: out_vlan };
     }
 }
 
@@ -449,61 +475,35 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
-    let mut vrf = cx.vrf;
-    let mut leaked = false;
-    loop {
-        let Some(nh_id) = vrf.fib6.lookup(dst) else {
-            return icmp6_error(cx, st, pkt, now_ms, icmpv6::DEST_UNREACHABLE, 0, DropReason::NoRoute);
-        };
-        let mut nh = &vrf.next_hops[nh_id as usize];
-        if let NextHop::Ecmp(members) = nh {
-            let h = ecmp::flow_hash_v6(src, dst, proto, ports.0, ports.1);
-            nh = &vrf.next_hops[members[ecmp::pick(members.len(), h)] as usize];
-        }
-        let (out_port, out_vlan, new_dst, new_src) = match nh {
-            NextHop::Local => {
-                return match icmp_type {
-                    Some(icmpv6::ECHO_REQUEST) if frag.is_none() => {
-                        if local::icmp::echo_reply_v6(pkt, l2, l4_off, cx.our_mac) {
-                            st.counters.echo_replies += 1;
-                            cx.back()
-                        } else {
-                            L3Out::Drop(DropReason::IpBadLength)
-                        }
+    let found = resolve(cx, |v| v.fib6.lookup(dst), || ecmp::flow_hash_v6(src, dst, proto, ports.0, ports.1));
+    let (out_port, out_vlan, new_dst, new_src) = match found {
+        Resolved::NoRoute => return icmp6_error(cx, st, pkt, now_ms, icmpv6::DEST_UNREACHABLE, 0, DropReason::NoRoute),
+        Resolved::Drop(r) => return L3Out::Drop(r),
+        Resolved::Local => {
+            return match icmp_type {
+                Some(icmpv6::ECHO_REQUEST) if frag.is_none() => {
+                    if local::icmp::echo_reply_v6(pkt, l2, l4_off, cx.our_mac) {
+                        st.counters.echo_replies += 1;
+                        cx.back()
+                    } else {
+                        L3Out::Drop(DropReason::IpBadLength)
                     }
-                    _ => L3Out::Drop(DropReason::LocalUnhandled),
-                };
-            }
-            NextHop::Endpoint(e) => {
-                let ep = &cx.l3.endpoints[*e as usize];
-                let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
-                (ep.port, ep.vlan, ep.mac, gw)
-            }
-            NextHop::Gateway { port, vlan, mac, src_mac } => (*port, *vlan, *mac, *src_mac),
-            NextHop::Vrf(other) if !leaked => {
-                leaked = true;
-                match cx.l3.vrfs.get(*other as usize) {
-                    Some(v) => {
-                        vrf = v;
-                        continue;
-                    }
-                    None => return L3Out::Drop(DropReason::NoRoute),
                 }
-            }
-            NextHop::Vrf(_) | NextHop::Ecmp(_) => return L3Out::Drop(DropReason::RouteLoop),
-            NextHop::Blackhole => return L3Out::Drop(DropReason::Blackhole),
-        };
-        if hop <= 1 {
-            return icmp6_error(cx, st, pkt, now_ms, icmpv6::TIME_EXCEEDED, 0, DropReason::TtlExpired);
+                _ => L3Out::Drop(DropReason::LocalUnhandled),
+            };
         }
-        let d = pkt.data_mut();
-        Ipv6Packet::new_unchecked(&mut d[l2..]).set_hop_limit(hop - 1);
-        let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
-        eth.set_dst(new_dst);
-        eth.set_src(new_src);
-        st.counters.routed += 1;
-        return L3Out::Tx { port: out_port, vlan: out_vlan };
+        Resolved::Forward { port, vlan, dst_mac, src_mac } => (port, vlan, dst_mac, src_mac),
+    };
+    if hop <= 1 {
+        return icmp6_error(cx, st, pkt, now_ms, icmpv6::TIME_EXCEEDED, 0, DropReason::TtlExpired);
     }
+    let d = pkt.data_mut();
+    Ipv6Packet::new_unchecked(&mut d[l2..]).set_hop_limit(hop - 1);
+    let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+    eth.set_dst(new_dst);
+    eth.set_src(new_src);
+    st.counters.routed += 1;
+    L3Out::Tx { port: out_port, vlan: out_vlan }
 }
 
 fn icmp6_error<B: PacketBuf>(
