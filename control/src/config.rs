@@ -15,7 +15,7 @@ use sluice_dataplane::wire::MacAddr;
 mod l3;
 pub(crate) use l3::bridge_port_carries;
 pub use l3::{
-    parse_prefix, AllowedPairConfig, DhcpConfig, EndpointConfig, GatewayConfig, NetModeConfig, NetworkConfig, RouteConfig,
+    canonical_prefix, parse_prefix, AllowedPairConfig, DhcpConfig, EndpointConfig, GatewayConfig, NetModeConfig, NetworkConfig, RouteConfig,
     UplinkConfig, ViaConfig,
 };
 

@@ -54,7 +54,19 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     diff_list("bridges", &old.bridges, &new.bridges, |b| b.name.clone(), &mut d);
     diff_list("networks", &old.networks, &new.networks, |n| n.name.clone(), &mut d);
     diff_list("endpoints", &old.endpoints, &new.endpoints, |e| e.name.clone(), &mut d);
-    diff_list("routes", &old.routes, &new.routes, |r| format!("{}:{}", r.network, r.prefix), &mut d);
+    diff_list("routes", &old.routes, &new.routes, |r| crate::api::route_key(&r.network, &r.prefix), &mut d);
+    // A network whose VRF id (and so default gateway MAC) moved because the list was
+    // reordered has changed too, even if its own entry did not.
+    let vrf_ids = |c: &Config| -> Vec<(String, u32)> {
+        c.networks.iter().enumerate().map(|(i, n)| (n.name.clone(), n.vrf.unwrap_or(i as u32 + 1))).collect()
+    };
+    for (name, id) in vrf_ids(new) {
+        let moved = vrf_ids(old).iter().any(|(n, old_id)| *n == name && *old_id != id);
+        let listed = d.changed.get("networks").is_some_and(|l| l.contains(&name));
+        if moved && !listed {
+            d.changed.entry("networks").or_default().push(name);
+        }
+    }
     let uplinks = |c: &Config| -> Vec<(String, Option<crate::config::UplinkConfig>)> {
         c.ports.iter().map(|p| (p.name.clone(), p.uplink.clone())).collect()
     };
@@ -77,6 +89,9 @@ pub fn check_runtime_change(old: &Config, new: &Config) -> Result<(), ConfigErro
     }
     if old.mempool != new.mempool {
         return Err(restart("mempool"));
+    }
+    if old.stats != new.stats {
+        return Err(restart("stats"));
     }
     if old.ports.len() != new.ports.len() {
         return Err(ConfigError::new("ports", "adding or removing ports while running is not supported yet (restart sluice)"));
@@ -120,7 +135,9 @@ impl StateFile {
         let text = serde_yaml_ng::to_string(cfg).map_err(std::io::Error::other)?;
         let tmp = self.path.with_extension("yaml.tmp");
         {
-            let mut f = File::create(&tmp)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            // The state holds the whole configuration: owner-only, like the API socket.
+            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
             f.write_all(b"# sluice applied state: written by sluice, do not edit while it runs\n")?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;

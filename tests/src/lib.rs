@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 pub use sluice_control::pcapgen::{read_pcap, udp_frame, write_pcap, TrafficSpec};
 pub use sluice_dataplane::wire::MacAddr;
+pub mod api;
 pub mod l3;
 
 /// Kill sluice if it has not exited this long after its `--duration`.

@@ -94,7 +94,7 @@ impl Control {
         let plan = Plan::new(&new).map_err(ApiError::invalid)?;
         let tables = plan.tables(&self.macs).map_err(ApiError::invalid)?;
         let diff = state::diff(&self.config, &new);
-        if dry_run || diff.is_empty() {
+        if dry_run || new == self.config {
             return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });
         }
         if let Some(sf) = &self.state {
@@ -108,7 +108,8 @@ impl Control {
         Ok(Applied { applied: true, epoch, diff })
     }
 
-    /// The counters now (the mempool figure is the live in-use count).
+    /// The counters now. `mempool.in_use_after_stop` only means something after a stop
+    /// (mbufs sit in rings and bursts while running): it reads 0 here.
     pub fn report(&self) -> Report {
         let mut r = stats::report(&self.plan, &self.shared, &self.ports);
         r.startup_ms = self.startup_ms;
@@ -196,9 +197,10 @@ fn kind_list(cfg: &Config, kind: &str) -> Result<Vec<(String, Value)>, ApiError>
     Ok(items)
 }
 
-/// A route's name: `network:prefix` (e.g. `blue:0.0.0.0/0`, URL-encode the slash).
+/// A route's name: `network:prefix` with the prefix in canonical form (e.g.
+/// `blue:0.0.0.0/0`; URL-encode the slash), so every spelling of a prefix names one route.
 pub fn route_key(network: &str, prefix: &str) -> String {
-    format!("{network}:{prefix}")
+    format!("{network}:{}", crate::config::canonical_prefix(prefix))
 }
 
 /// Returns `cfg` with the item `name` of `kind` replaced by `item` (None: removed).
@@ -305,7 +307,12 @@ pub fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        // Only ever remove a stale *socket*: a typo must not delete a file.
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} exists and is not a socket", path.display())));
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("{} is in use by a running sluice", path.display())));
         }

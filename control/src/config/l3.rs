@@ -165,6 +165,14 @@ pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
     Ok((addr, len))
 }
 
+/// A prefix in canonical text (`10.9.0.0/16`, `fd00::/64`); unparsable text as given.
+pub fn canonical_prefix(s: &str) -> String {
+    match parse_prefix(s) {
+        Ok((a, l)) => format!("{a}/{l}"),
+        Err(_) => s.to_string(),
+    }
+}
+
 pub(crate) fn parse_mac(s: &str, at: impl Fn() -> String) -> Result<MacAddr, ConfigError> {
     let mac: MacAddr = s.parse().map_err(|e| ConfigError::new(at(), format!("{s:?}: {e}")))?;
     if !mac.is_valid_source() {
@@ -345,12 +353,16 @@ impl Config {
                 }
             }
         }
+        let mut routes_seen: HashMap<(&str, IpAddr, u8), usize> = HashMap::new();
         for (i, r) in self.routes.iter().enumerate() {
             let at = |k: &str| format!("routes[{i}].{k}");
             if !nets.contains_key(r.network.as_str()) {
                 return Err(e(at("network"), format!("no network named {:?}", r.network)));
             }
-            let (pfx, _) = parse_prefix(&r.prefix).map_err(|m| e(at("prefix"), m))?;
+            let (pfx, len) = parse_prefix(&r.prefix).map_err(|m| e(at("prefix"), m))?;
+            if let Some(j) = routes_seen.insert((r.network.as_str(), pfx, len), i) {
+                return Err(e(at("prefix"), format!("{pfx}/{len} in network {} is already routes[{j}]", r.network)));
+            }
             self.validate_via(&r.via, &at("via"), pfx.is_ipv4(), &nets, &eps, &uplinks, true)?;
             if let Some(n) = &r.via.network {
                 if *n == r.network {
