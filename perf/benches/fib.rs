@@ -13,7 +13,8 @@
 //! most addresses fall outside any specific route) and `routed` (a random route's prefix
 //! with random host bits: every lookup walks to the route's depth). The lookups of one
 //! iteration are independent, as in a burst, so this is throughput with memory-level
-//! parallelism, not single-lookup latency.
+//! parallelism, not single-lookup latency. `fib6/routed_burst32` runs the `routed` set
+//! through `Fib6::lookup_burst`, 32 addresses per call.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -95,6 +96,7 @@ fn mib(bytes: usize) -> f64 {
 fn fib4(c: &mut Criterion) {
     let mut g = c.benchmark_group("fib4");
     g.throughput(Throughput::Elements(ADDRS as u64));
+    eprintln!("fib4 empty: {:.1} KiB", Fib4::default().memory_bytes() as f64 / 1024.0);
     for (n, name) in SIZES {
         let mut rng = Rng(0xf1b4_0000 + n as u64);
         let routes = routes4(n, &mut rng);
@@ -133,6 +135,7 @@ fn fib4(c: &mut Criterion) {
 fn fib6(c: &mut Criterion) {
     let mut g = c.benchmark_group("fib6");
     g.throughput(Throughput::Elements(ADDRS as u64));
+    eprintln!("fib6 empty: {:.1} KiB", Fib6::default().memory_bytes() as f64 / 1024.0);
     for (n, name) in SIZES {
         let mut rng = Rng(0xf1b6_0000 + n as u64);
         let routes = routes6(n, &mut rng);
@@ -164,6 +167,18 @@ fn fib6(c: &mut Criterion) {
                 })
             });
         }
+        // The same addresses through lookup_burst, 32 (a worker's rx burst) per call.
+        let mut out = [None; 32];
+        g.bench_function(BenchmarkId::new("routed_burst32", name), |b| {
+            b.iter(|| {
+                let mut acc = 0u32;
+                for burst in black_box(&routed).chunks(32) {
+                    fib.lookup_burst(burst, &mut out);
+                    acc = out.iter().fold(acc, |acc, nh| acc.wrapping_add(nh.unwrap_or(u32::MAX)));
+                }
+                acc
+            })
+        });
     }
     g.finish();
 }

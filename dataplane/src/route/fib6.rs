@@ -26,7 +26,7 @@ impl Route6 {
 }
 
 /// Addresses [`Fib6::lookup_burst`] walks at once.
-pub const BURST_LANES: usize = 16;
+const BURST_LANES: usize = 16;
 
 /// Upper bound on the nodes a lookup visits below the root: every node consumes at least
 /// 8 bits of the 112 left. Bounds the loop even if the table were corrupt.
@@ -91,10 +91,10 @@ impl Fib6 {
     /// [`lookup`](Self::lookup) for each of `addrs` into `out` (as many as the shorter
     /// of the two holds).
     ///
-    /// The walks are interleaved [`BURST_LANES`] at a time, one node per address per
-    /// round, so the reads of different addresses overlap instead of each walk waiting
-    /// out its own cache misses: with tables bigger than the caches this is several
-    /// times faster per address than calling `lookup` in a loop.
+    /// The walks are interleaved 16 at a time, one node per address per round, so the
+    /// reads of different addresses overlap instead of each walk waiting out its own
+    /// cache misses: about 1.4× faster per address than `lookup` in a loop on tables
+    /// of 100k–1M routes; no gain on tables that fit in the L2 cache.
     pub fn lookup_burst(&self, addrs: &[u128], out: &mut [Option<NextHopId>]) {
         for (addrs, out) in addrs.chunks(BURST_LANES).zip(out.chunks_mut(BURST_LANES)) {
             let mut e = [trie::NO_ROUTE; BURST_LANES];

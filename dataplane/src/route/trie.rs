@@ -25,7 +25,7 @@
 //!   kind IPv4 uses (16-8-8, at most 3 dependent reads).
 //! * **Sparse ply** (IPv6 only): the same 256 slots run-length encoded: a 256-bit map of
 //!   where runs start, one byte offset per 64 slots, then one entry per run, in whole
-//!   64-byte lines ([`sparse_get`]). One `popcnt` finds the entry. A ply of up to 7 runs
+//!   64-byte lines ([`sparse_get`]). One population count finds the entry. A ply of up to 7 runs
 //!   (three routes or branches) is one line and one read, as a dense ply; up to
 //!   [`SPARSE_MAX_RUNS`] is two lines.
 //! * **Skip** (IPv6 only, path compression): a chain of plies that each differ from one
