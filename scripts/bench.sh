@@ -11,6 +11,9 @@
 #                    [--hugepages N] [--keep]
 #
 #   --flows N       distinct UDP flows in the pcap (default 1024; 65536 for the 64k run)
+#   --l3 N          route instead of bridge: the input arrives on an uplink of a routed
+#                   network with N /24 routes (16.0.0.0/24 upwards) to a gateway on the sink;
+#                   destinations spread over min(N, flows) of them (TTL-1, MAC rewrite)
 #   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
 #   --no-huge       run both without hugepages (anonymous memory)
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
@@ -19,26 +22,31 @@
 #
 # Needs root for hugepages (without them, or without root, it falls back to --no-huge and
 # says so). Reserved hugepages are left reserved (the table footer says how to release
-# them). Quiet unless something fails; a failing step prints its log.
+# them). Waits until no cargo/rustc/sluice/testpmd runs, and prints a WARNING when
+# something ran beside a measurement (such a run is worthless on 2 CPUs). Quiet unless
+# something fails; a failing step prints its log. Method and numbers: docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FLOWS=1024
+L3_ROUTES=0
 DUR=10
 NO_HUGE=0
 SKIP_BUILD=0
 KEEP=0
 PAGES=${SLUICE_BENCH_HUGEPAGES:-1024}
-# Fewest free pages a hugepage run needs (testpmd's pool is ~40 MB, sluice's ~100 MB).
+# Fewest free pages a hugepage run needs (one program at a time: ~40-100 MB of pools with
+# 1k flows, ~300 MB with 64k).
 MIN_PAGES=256
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 note() { printf 'bench: %s\n' "$*" >&2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --flows) FLOWS=${2:?--flows needs a number}; shift 2 ;;
+        --l3) L3_ROUTES=${2:?--l3 needs a number of routes}; shift 2 ;;
         --seconds) DUR=${2:?--seconds needs a number}; shift 2 ;;
         --hugepages) PAGES=${2:?--hugepages needs a number}; shift 2 ;;
         --no-huge) NO_HUGE=1; shift ;;
@@ -77,7 +85,7 @@ step() {
 # --- build -----------------------------------------------------------------------------
 SLUICE=target/release/sluice
 if [ "$SKIP_BUILD" = 0 ]; then
-    step build cargo build --release -p sluice
+    step build timeout 3600 cargo build --release -p sluice
 fi
 [ -x "$SLUICE" ] || die "$SLUICE missing (build it or drop --skip-build)"
 
@@ -90,6 +98,17 @@ others() {
         [[ $mine == *" $p "* ]] || echo "$p"
     done
 }
+# CPU time besides the poller, from /proc/stat over all CPUs (steal counts as busy: the
+# hypervisor took it): catches what the process names above miss (test binaries, ...).
+cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
+# Percent of one CPU used by anything but the poller between two cpu_ticks samples.
+extra_load() {
+    awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); dt = y[2] - x[2]
+        v = (dt > 0) ? ((y[1] - x[1]) / dt * n - 1) * 100 : 0
+        printf "%.0f", (v < 0) ? 0 : v }'
+}
+MAX_EXTRA=15
 busy_wait=0
 disturbed=
 while [ -n "$(others)" ]; do
@@ -132,7 +151,24 @@ fi
 
 # --- traffic ---------------------------------------------------------------------------
 PCAP=$WORK/udp-$FLOWS-flows.pcap
-step gen-pcap "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60
+GEN_L3=()
+if [ "$L3_ROUTES" -gt 0 ]; then
+    [ "$L3_ROUTES" -le 1048576 ] || die "--l3 takes at most 1048576 routes (16.0.0.0/4 in /24s)"
+    GEN_L3=(--dst-ip 16.0.0.1 --dst-prefixes $(( L3_ROUTES < FLOWS ? L3_ROUTES : FLOWS )))
+fi
+step gen-pcap timeout 120 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60 "${GEN_L3[@]}"
+
+# net_pcap's infinite_rx keeps every frame of the file in an mbuf of the pool: large
+# files need a larger pool than the defaults (testpmd 16384 here, sluice sized from its
+# rings). Both get the same size then: 2^n - 1 >= frames + 16384.
+TP_MBUFS=16384
+SL_MBUFS=0
+if [ "$FLOWS" -gt 4096 ]; then
+    n=1
+    while [ $((n - 1)) -lt $((FLOWS + 16384)) ]; do n=$((n * 2)); done
+    TP_MBUFS=$((n - 1))
+    SL_MBUFS=$((n - 1))
+fi
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
@@ -147,18 +183,22 @@ fi
 TP_LOG=$WORK/testpmd.log
 timeout -k 5 $((DUR + 60)) dpdk-testpmd -l 0,1 "${TP_MEM[@]}" --no-pci --log-level=error \
     --vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev "net_null0,no-rx=1" \
-    -- --forward-mode=io --no-flush-rx --total-num-mbufs=16384 --stats-period 1 \
+    -- --forward-mode=io --no-flush-rx --total-num-mbufs=$TP_MBUFS --stats-period 1 \
     </dev/null >"$TP_LOG" 2>&1 &
 PID=$!
 # Port 0's Rx-pps, one value per stats block (the first block, at start, reads 0).
 tp_samples() { awk '/NIC statistics for port 0/ {p=1} p && /Rx-pps:/ {print $2; p=0}' "$TP_LOG"; }
 # Wait for the first non-zero second (warm-up), then $DUR more; bounded by startup time.
 deadline=$((SECONDS + DUR + 45))
+t0=
 while kill -0 "$PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
-    [ "$(tp_samples | awk '$1 > 0' | wc -l)" -ge $((DUR + 1)) ] && break
+    got=$(tp_samples | awk '$1 > 0' | wc -l)
+    [ "$got" -ge $((DUR + 1)) ] && break
+    [ -n "$t0" ] || [ "$got" -lt 1 ] || t0=$(cpu_ticks)
     [ -z "$(others)" ] || disturbed=1
     sleep 0.5
 done
+TP_EXTRA=$(extra_load "${t0:-$(cpu_ticks)}" "$(cpu_ticks)")
 kill -INT "$PID" 2>/dev/null || true
 wait "$PID" 2>/dev/null || true
 PID=
@@ -181,6 +221,8 @@ dpdk:
   no_huge: $NO_HUGE_YAML
   log_level: error
 main_core: 0
+mempool:
+  mbufs: $SL_MBUFS           # 0: sized automatically
 workers:
   cores: [1]
 ports:
@@ -200,15 +242,55 @@ bridges:
 stats:
   interval_s: 1
 EOF
+if [ "$L3_ROUTES" -gt 0 ]; then
+    # Routed instead: in0 is an uplink into network "bench" (its MAC is the frames'
+    # destination), out0 an uplink with the gateway every route points at.
+    cat >"$CONF" <<EOF
+# scripts/bench.sh --l3 $L3_ROUTES: pcap -> uplink -> $L3_ROUTES routes -> gateway -> null.
+dpdk:
+  no_huge: $NO_HUGE_YAML
+  log_level: error
+main_core: 0
+mempool:
+  mbufs: $SL_MBUFS
+workers:
+  cores: [1]
+ports:
+  - name: in0
+    devargs: "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+    uplink: {network: bench, ipv4: 192.0.2.2, mac: "02:00:00:00:00:02"}
+  - name: out0
+    devargs: "net_null0,no-rx=1"
+    rx: false
+    uplink: {network: bench, ipv4: 198.51.100.2, mac: "02:00:00:00:00:03"}
+networks:
+  - name: bench
+    subnets: ["192.0.2.0/24"]
+    gateway: {ipv4: 192.0.2.1}
+stats:
+  interval_s: 1
+routes:
+EOF
+    awk -v n="$L3_ROUTES" 'BEGIN { for (i = 0; i < n; i++)
+        printf "  - {network: bench, prefix: %d.%d.%d.0/24, via: {gateway: 198.51.100.1, port: out0, mac: \"02:00:00:00:aa:01\"}}\n",
+            16 + int(i / 65536), int(i / 256) % 256, i % 256 }' >>"$CONF"
+fi
 SL_JSON=$WORK/sluice-stats.json
 # +1: the first line is the warm-up second.
 timeout -k 5 $((DUR + 60)) "$SLUICE" --log error run --config "$CONF" \
     --duration $((DUR + 1)).5 --interval 1 --stats-json "$SL_JSON" >"$WORK/sluice.log" 2>&1 &
 PID=$!
+t0=
+t1=
 while kill -0 "$PID" 2>/dev/null; do
+    got=$(awk '$1 == "rx" && $3 == "Mpps"' "$WORK/sluice.log" | wc -l)
+    [ -n "$t0" ] || [ "$got" -lt 1 ] || t0=$(cpu_ticks)
+    [ -n "$t1" ] || [ "$got" -lt $((DUR + 1)) ] || t1=$(cpu_ticks)
     [ -z "$(others)" ] || disturbed=1
     sleep 0.5
 done
+SL_EXTRA=$(extra_load "${t0:-$(cpu_ticks)}" "${t1:-$(cpu_ticks)}")
+[ "$TP_EXTRA" -le "$MAX_EXTRA" ] && [ "$SL_EXTRA" -le "$MAX_EXTRA" ] || disturbed=1
 rc=0
 wait "$PID" || rc=$?
 PID=
@@ -236,7 +318,9 @@ SL_DROPS=$(grep -o '"drops_total": *[0-9]*' "$SL_JSON" | head -n 1 | sed 's/.*: 
 
 # --- report ----------------------------------------------------------------------------
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-printf '\nsluice system benchmark: %s flows, 64-byte frames, pcap(infinite_rx) -> null, 1 forwarding core\n' "$FLOWS"
+WHAT="L2 bridge"
+[ "$L3_ROUTES" -gt 0 ] && WHAT="L3 routing, $L3_ROUTES routes"
+printf '\nsluice system benchmark (%s): %s flows, 64-byte frames, pcap(infinite_rx) -> null, 1 forwarding core\n' "$WHAT" "$FLOWS"
 printf 'mode: %s   cpu: %s x %s   samples: median of %s s (testpmd) / %s s (sluice) after 1 s warm-up\n\n' \
     "$MODE" "$(nproc)" "$cpu" "${#tp[@]}" "${#sl[@]}"
 printf '%-10s %-6s %12s %12s %15s %12s\n' mode flows "testpmd Mpps" "sluice Mpps" "sluice/testpmd" "cycles/pkt"
@@ -244,7 +328,8 @@ printf '%-10s %-6s %12s %12s %15s %12s\n' "$MODE" "$FLOWS" "$TP_MPPS" "$SL_MPPS"
 printf '\nper-second samples (Mpps):\n  testpmd: %s\n  sluice:  %s\n' \
     "$(printf '%s\n' "${tp[@]}" | awk '{printf "%.2f ", $1 / 1e6}')" "$(printf '%.2f ' "${sl[@]}")"
 [ "${SL_DROPS:-0}" = 0 ] || printf 'note: sluice dropped %s packets (see --keep and the stats JSON)\n' "$SL_DROPS"
-[ -z "$disturbed" ] || printf 'WARNING: cargo/rustc/sluice/testpmd ran beside the measurement: numbers are not trustworthy\n'
+printf 'load besides the poller: %s%% of a CPU during testpmd, %s%% during sluice\n' "$TP_EXTRA" "$SL_EXTRA"
+[ -z "$disturbed" ] || printf 'WARNING: something else ran beside the measurement (cargo/rustc/sluice/testpmd, or over %s%% of a CPU): numbers are not trustworthy\n' "$MAX_EXTRA"
 [ "$busy_wait" = 0 ] || printf 'note: waited %s s for cargo/rustc to finish first\n' "$busy_wait"
 [ -z "$reserved_note" ] || printf 'note: %s\n' "$reserved_note"
 if [ "$MODE" = hugepages ] && [ -z "$reserved_note" ]; then
