@@ -119,8 +119,17 @@ pub fn classify(
 }
 
 /// Rewrites the frame's 802.1Q tag for an egress port: push, pop, or set the VID.
-#[inline]
+/// Untagged in, untagged out (the common case) costs one branch, inline.
+#[inline(always)]
 pub fn egress_vlan<B: PacketBuf>(buf: &mut B, ingress_tagged: bool, egress_tagged: bool, vid: u16) -> Result<(), DropReason> {
+    if !ingress_tagged && !egress_tagged {
+        return Ok(());
+    }
+    retag(buf, ingress_tagged, egress_tagged, vid)
+}
+
+#[inline(never)]
+fn retag<B: PacketBuf>(buf: &mut B, ingress_tagged: bool, egress_tagged: bool, vid: u16) -> Result<(), DropReason> {
     match (ingress_tagged, egress_tagged) {
         (false, false) => Ok(()),
         (true, true) => {

@@ -179,7 +179,7 @@ impl Pipeline {
 
     /// Sends (or drops) what the routing stage decided. Its rewrites keep the ingress L2
     /// layout, so the tag is adjusted here for the egress port.
-    #[inline]
+    #[inline(always)]
     fn l3_egress<B: PacketBuf, E: Egress<B>>(&mut self, mut pkt: B, ingress_tagged: bool, out: L3Out, egress: &mut E) {
         match out {
             L3Out::Tx { port, vlan } => match egress_vlan(&mut pkt, ingress_tagged, vlan.is_some(), vlan.unwrap_or(0)) {

@@ -270,7 +270,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
     /// Decrements TTL and patches the checksum incrementally (RFC 1624), returning the new
     /// TTL. The forwarding stage checks `ttl() <= 1` first; a TTL of 0 stays 0.
-    #[inline]
+    #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
         let b = &self.buffer.as_ref()[field::TTL_PROTO];
         let (ttl, proto) = (b[0], b[1]);
