@@ -285,36 +285,7 @@ pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
 // tshark with preferences
 // ---------------------------------------------------------------------------------------
 
-/// Like [`crate::tshark_fields`] with tshark preferences (`-o NAME:VALUE`), e.g.
-/// `udp.check_checksum:TRUE` so `udp.checksum.status` is computed (1 = good, 0 = bad).
-pub fn tshark_fields_with(pcap: &Path, prefs: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-n");
-    for p in prefs {
-        cmd.args(["-o", p]);
-    }
-    cmd.arg("-r").arg(pcap).args(["-T", "fields", "-E", "separator=,", "-E", "aggregator=|", "-E", "occurrence=a"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run tshark: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark -r {} failed: {}\n{}",
-        pcap.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("tshark output is UTF-8")
-        .lines()
-        .map(|l| {
-            let cols: Vec<String> = l.split(',').map(str::to_string).collect();
-            assert_eq!(cols.len(), fields.len(), "tshark row {l:?} does not have {} fields", fields.len());
-            cols
-        })
-        .collect()
-}
+pub use crate::tshark_fields_with;
 
 /// Preferences that make tshark verify every checksum it knows.
 pub const CHECK_CHECKSUMS: &[&str] = &["ip.check_checksum:TRUE", "udp.check_checksum:TRUE", "tcp.check_checksum:TRUE"];

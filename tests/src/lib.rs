@@ -544,8 +544,18 @@ pub fn assert_pcap_eq(path: &Path, want: &[Vec<u8>], what: &str, context: &str) 
 /// frame, one string per field (empty when the frame lacks it; several occurrences are
 /// joined with `|`).
 pub fn tshark_fields(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    tshark_fields_with(pcap, &[], fields)
+}
+
+/// [`tshark_fields`] with tshark preferences (`-o NAME:VALUE`), e.g.
+/// `udp.check_checksum:TRUE` so `udp.checksum.status` is computed (1 = good, 0 = bad).
+pub fn tshark_fields_with(pcap: &Path, prefs: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
-    cmd.arg("-n").arg("-r").arg(pcap).args(["-T", "fields", "-E", "separator=,", "-E", "aggregator=|", "-E", "occurrence=a"]);
+    cmd.arg("-n");
+    for p in prefs {
+        cmd.args(["-o", p]);
+    }
+    cmd.arg("-r").arg(pcap).args(["-T", "fields", "-E", "separator=,", "-E", "aggregator=|", "-E", "occurrence=a"]);
     for f in fields {
         cmd.args(["-e", f]);
     }
