@@ -173,7 +173,6 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
         if shared.tables.epoch() != tables.epoch {
             tables = shared.tables.load_full();
             pipeline.sync(&tables);
-            tx_bufs.resize_with(spec.tx.len(), Burst::new);
         }
         let now_ms = loop_start.wrapping_sub(start_tsc) / tsc_per_ms;
         while let Some(ev) = inbox.pop() {
