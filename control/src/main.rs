@@ -54,6 +54,12 @@ enum Cmd {
         /// Keep the applied state in this file and restore it at start (it wins over --config).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Also serve the API over TCP on this loopback address (needs --api-token-file).
+        #[arg(long, requires = "api_token_file")]
+        api_tcp: Option<SocketAddr>,
+        /// File holding the bearer token the TCP API requires (at least 16 characters).
+        #[arg(long)]
+        api_token_file: Option<PathBuf>,
     },
     /// Apply a whole desired state (YAML or JSON) to the running switch: all or nothing.
     Apply {
@@ -155,7 +161,20 @@ fn main() -> ExitCode {
         Cmd::Delete { kind, name, socket } => cli::delete(&socket, &kind, &name),
         Cmd::Show { what, socket, output } => cli::show(&socket, what, output),
         Cmd::Log { level, socket } => cli::set_log(&socket, &level),
-        Cmd::Run { config, duration, stats_json, interval, api_socket, metrics, state } => {
+        Cmd::Run { config, duration, stats_json, interval, api_socket, metrics, state, api_tcp, api_token_file } => {
+            if let Some(addr) = api_tcp {
+                if !addr.ip().is_loopback() {
+                    return config_error(&ConfigError::new("--api-tcp", format!("{addr} is not a loopback address")));
+                }
+            }
+            let api_token: Option<Arc<str>> = match &api_token_file {
+                None => None,
+                Some(f) => match std::fs::read_to_string(f) {
+                    Ok(t) if t.trim().len() >= 16 => Some(Arc::from(t.trim())),
+                    Ok(_) => return config_error(&ConfigError::new("--api-token-file", "the token must be at least 16 characters")),
+                    Err(e) => return config_error(&ConfigError::new("--api-token-file", format!("{}: {e}", f.display()))),
+                },
+            };
             // An applied state saved by an earlier run wins over the file it started from.
             let restored = match state.as_ref().map(|p| StateFile::new(p).load()) {
                 Some(Loaded::Found(c)) => {
@@ -201,6 +220,8 @@ fn main() -> ExitCode {
                 interval: (interval_s > 0.0).then(|| Duration::from_secs_f64(interval_s)),
                 api_socket: (api_socket != "none").then(|| PathBuf::from(api_socket)),
                 metrics,
+                api_tcp,
+                api_token,
                 state,
                 set_log: Some(set_log),
             };

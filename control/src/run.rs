@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub api_socket: Option<PathBuf>,
     /// Serve Prometheus `/metrics` over HTTP on this (loopback) address.
     pub metrics: Option<SocketAddr>,
+    /// Also serve the API over TCP on this loopback address, behind `api_token`.
+    pub api_tcp: Option<SocketAddr>,
+    /// The bearer token the TCP API requires.
+    pub api_token: Option<Arc<str>>,
     /// Save every applied state here.
     pub state: Option<PathBuf>,
     pub set_log: Option<SetLog>,
@@ -181,6 +185,18 @@ async fn control_loop(control: &Arc<Mutex<Control>>, shared: &Shared, stop: &Ato
             }
             // The switch forwards without its API rather than not at all.
             Err(e) => tracing::warn!(socket = %sock.display(), error = %e, "API not available"),
+        }
+    }
+    if let (Some(addr), Some(token)) = (opts.api_tcp, &opts.api_token) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(%addr, "API listening on TCP (bearer token)");
+                let router = api::router_with_token(Arc::clone(control), Arc::clone(token));
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(l, router).await;
+                }));
+            }
+            Err(e) => tracing::warn!(%addr, error = %e, "TCP API not available"),
         }
     }
     if let Some(addr) = opts.metrics {

@@ -87,10 +87,16 @@ pub fn free_port() -> SocketAddr {
 
 /// A plain HTTP/1.1 GET over TCP (for `--metrics`); returns (status line, headers, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
+    http_get_with(addr, path, &[])
+}
+
+/// [`http_get`] with extra request headers (e.g. `Authorization`).
+pub fn http_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (String, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(REQUEST_LIMIT)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"));
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));

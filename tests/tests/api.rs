@@ -806,3 +806,50 @@ fn a_stats_only_change_is_not_silently_dropped() {
         got["stats"]
     );
 }
+
+/// The optional TCP API: loopback only, and every request needs the bearer token.
+#[test]
+fn tcp_api_needs_the_bearer_token() {
+    let sb = Sandbox::new("api-tcp");
+    let token = "s3cret-token-0123456789abcdef";
+    let tok = sb.file("token");
+    std::fs::write(&tok, format!("{token}\n")).unwrap();
+    let tok = tok.display().to_string();
+    let addr = free_port();
+    let d = Daemon::start(&sb, "tcp", &base_yaml(), &["--api-tcp", &addr.to_string(), "--api-token-file", &tok]);
+
+    let (status, headers, body) = http_get(addr, "/v1/config");
+    assert!(status.contains(" 401 "), "no token: {status}");
+    assert!(headers.contains("www-authenticate: bearer"), "{headers}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"]["field"], "authorization");
+    let (status, ..) = http_get_with(addr, "/v1/config", &[("Authorization", "Bearer s3cret-token-0123456789abcdeX")]);
+    assert!(status.contains(" 401 "), "wrong token: {status}");
+    let (status, ..) = http_get_with(addr, "/v1/config", &[("Authorization", token)]);
+    assert!(status.contains(" 401 "), "token without the Bearer scheme: {status}");
+
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) = http_get_with(addr, "/v1/config", &[("Authorization", &bearer)]);
+    assert!(status.contains(" 200 "), "right token: {status}");
+    let over_tcp: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(over_tcp, d.config(), "the TCP API serves the same state as the socket");
+    d.stop();
+
+    // Refused before anything starts: a non-loopback address, a short token, no token file.
+    let bad: &[&[&str]] = &[
+        &["--api-tcp", "0.0.0.0:9", "--api-token-file", &tok],
+        &["--api-tcp", "127.0.0.1:9"],
+    ];
+    for (i, extra) in bad.iter().enumerate() {
+        let mut args = vec!["run", "--config", "nonexistent.yaml"];
+        args.extend_from_slice(extra);
+        let f = run_sluice(sb.path(), &format!("bad{i}"), &args, Duration::from_secs(20));
+        assert_eq!(f.code, Some(2), "{extra:?}: {}", f.stderr);
+        assert!(f.stderr.contains("--api-tcp") || f.stderr.contains("api-token-file"), "{extra:?}: {}", f.stderr);
+    }
+    std::fs::write(sb.file("short"), "short\n").unwrap();
+    let short = sb.file("short").display().to_string();
+    let f = run_sluice(sb.path(), "short", &["run", "--api-tcp", "127.0.0.1:9", "--api-token-file", &short], Duration::from_secs(20));
+    assert_eq!(f.code, Some(2), "{}", f.stderr);
+    assert!(f.stderr.contains("--api-token-file: the token must be at least 16 characters"), "{}", f.stderr);
+}

@@ -296,6 +296,30 @@ async fn remove(State(ctl): State<Ctl>, UrlPath((kind, name)): UrlPath<(String, 
     c.apply(new, false).map(Json)
 }
 
+/// The whole API behind a bearer token, for the optional loopback TCP listener: a request
+/// without `Authorization: Bearer <token>` (or with another token) gets 401.
+pub fn router_with_token(ctl: Ctl, token: Arc<str>) -> Router {
+    router(ctl).layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let token = Arc::clone(&token);
+        async move {
+            let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            match given {
+                Some(t) if token_eq(t.as_bytes(), token.as_bytes()) => next.run(req).await,
+                _ => {
+                    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "authorization", "a valid bearer token is required").into_response();
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+                    r
+                }
+            }
+        }
+    }))
+}
+
+/// Compares tokens in time that depends only on their lengths.
+fn token_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Only `/metrics`, for the optional TCP listener.
 pub fn metrics_router(ctl: Ctl) -> Router {
     Router::new().route("/metrics", get(metrics)).with_state(ctl)
