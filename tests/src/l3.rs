@@ -298,9 +298,9 @@ pub const CHECK_CHECKSUMS: &[&str] = &["ip.check_checksum:TRUE", "udp.check_chec
 /// drop (also when the test panics).
 #[derive(Default)]
 pub struct NetnsGuard {
-    namespaces: Vec<String>,
-    links: Vec<String>,
-    dirs: Vec<PathBuf>,
+    pub namespaces: Vec<String>,
+    pub links: Vec<String>,
+    pub dirs: Vec<PathBuf>,
 }
 
 impl Drop for NetnsGuard {

@@ -11,23 +11,8 @@ use std::time::{Duration, Instant};
 
 use sluice_tests::*;
 
-/// Removes namespaces and links it registered, on drop.
-#[derive(Default)]
-struct NetGuard {
-    namespaces: Vec<String>,
-    links: Vec<String>,
-}
-
-impl Drop for NetGuard {
-    fn drop(&mut self) {
-        for l in &self.links {
-            let _ = sh("ip", &["link", "del", l]);
-        }
-        for ns in &self.namespaces {
-            let _ = sh("ip", &["netns", "del", ns]);
-        }
-    }
-}
+/// Removes the namespaces and links it registered, on drop (shared with the L3 tests).
+use sluice_tests::l3::NetnsGuard as NetGuard;
 
 /// One namespace with a veth: `inner` inside it, `outer` in the root namespace (the
 /// end sluice attaches to).
