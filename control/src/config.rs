@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use sluice_dataplane::wire::MacAddr;
 
 mod l3;
+mod policy;
 pub(crate) use l3::bridge_port_carries;
+pub use policy::{
+    FlowsConfig, GlobalRuleConfig, NamedPortConfig, NamespaceConfig, NetworkPolicyConfig, TimeoutsConfig, DEFAULT_NAMESPACE,
+};
 pub use l3::{
     canonical_prefix, parse_prefix, AllowedPairConfig, DhcpConfig, EndpointConfig, GatewayConfig, NetModeConfig, NetworkConfig, RouteConfig,
     UplinkConfig, ViaConfig,
@@ -70,6 +74,18 @@ pub struct Config {
     /// Routes per network.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Namespaces and their labels (for NetworkPolicy namespaceSelector).
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceConfig>,
+    /// Kubernetes NetworkPolicy objects (manifests or the short form).
+    #[serde(default)]
+    pub network_policies: Vec<NetworkPolicyConfig>,
+    /// Ordered global rules, evaluated before NetworkPolicy.
+    #[serde(default)]
+    pub global_rules: Vec<GlobalRuleConfig>,
+    /// The flow table and connection tracking.
+    #[serde(default)]
+    pub flows: FlowsConfig,
     #[serde(default)]
     pub stats: StatsConfig,
 }
@@ -466,6 +482,7 @@ impl Config {
             }
         }
         self.validate_l3()?;
+        self.validate_policy()?;
         if self.stats.interval_s > 3600 {
             return Err(e("stats.interval_s", "at most 3600"));
         }

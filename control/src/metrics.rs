@@ -26,6 +26,12 @@ pub fn render(r: &Report) -> String {
     family("worker_flooded_total", "counter", "Frames flooded.", &mut w(|x| x.flooded));
     family("worker_routed_total", "counter", "Packets routed.", &mut w(|x| x.routed));
     family("worker_icmp_errors_total", "counter", "ICMP errors sent.", &mut w(|x| x.icmp_errors));
+    family("worker_flows", "gauge", "Connections in the worker's flow table.", &mut w(|x| x.flows));
+    family("worker_flows_created_total", "counter", "Connections created.", &mut w(|x| x.flows_created));
+    family("worker_flows_expired_total", "counter", "Connections expired (idle timeout).", &mut w(|x| x.flows_expired));
+    family("worker_flows_evicted_total", "counter", "Connections evicted from a full table.", &mut w(|x| x.flows_evicted));
+    family("worker_flows_redecided_total", "counter", "Connections re-decided after a publish.", &mut w(|x| x.flows_redecided));
+    family("worker_policy_logged_total", "counter", "Connections matched by a log rule.", &mut w(|x| x.policy_logged));
     family(
         "worker_local_answers_total",
         "counter",

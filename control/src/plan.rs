@@ -9,6 +9,8 @@ use sluice_dataplane::l3::{
     build_l3, AllowedPair, AllowedPrefix, DhcpServer, EndpointSpec, L3Spec, NetMode, NetworkSpec, NextHopSpec, RouteSpec,
     UplinkSpec,
 };
+use sluice_dataplane::flow::FlowConfig;
+use sluice_dataplane::policy::{PolicySpec, PolicyTables};
 use sluice_dataplane::tables::{PortEntry, PortIdx, Tables};
 use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{RX_BURST, TX_BUFFER};
@@ -51,6 +53,10 @@ pub struct Plan {
     l3: L3Spec,
     /// Uplink MAC given in the configuration, by port (None: use the device's).
     uplink_mac: Vec<Option<MacAddr>>,
+    /// The policy model, compiled into each published snapshot.
+    policy: PolicySpec,
+    /// Each worker's flow table.
+    pub flows: FlowConfig,
 }
 
 impl Plan {
@@ -132,6 +138,8 @@ impl Plan {
             l2,
             l3: l3_spec(cfg)?,
             uplink_mac,
+            policy: cfg.policy_spec()?,
+            flows: cfg.flows.flow_config(),
         };
         // Build once now so every L3 error shows before DPDK starts.
         plan.tables(&vec![MacAddr([2, 0, 0, 0, 0, 1]); cfg.ports.len()])?;
@@ -157,7 +165,8 @@ impl Plan {
         for r in &mut l3.routes {
             fix(&mut r.next_hop, &mac_of);
         }
-        let l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
+        let mut l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
+        l3.policy = PolicyTables::compile(&self.policy).map_err(|m| ConfigError::new("network_policies", m.to_string()))?;
         Ok(Tables { epoch: 0, l2_epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
     }
 }
@@ -195,6 +204,7 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
             gateway_mac: n.gateway.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_else(|| default_gateway_mac(id)),
             gateway_v4: n.gateway.ipv4,
             gateway_v6: n.gateway.ipv6,
+            flow_limit: n.max_flows.map(|m| m.div_ceil(cfg.workers.cores.len().max(1) as u32)),
             dhcp: n.dhcp.enabled.then(|| DhcpServer {
                 lease_s: n.dhcp.lease_s,
                 dns: n.dhcp.dns.clone().into(),

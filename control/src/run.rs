@@ -73,7 +73,7 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let macs: Vec<_> = ports.iter().map(|p| p.info().map(|i| MacAddr(i.mac)).unwrap_or_default()).collect();
     let tables = Arc::new(TablesHandle::new(Tables::default()));
     tables.publish(plan.tables(&macs)?);
-    let shared = Arc::new(Shared::new(Arc::clone(&tables), pool, plan.workers.len(), n_ports));
+    let shared = Arc::new(Shared::new(Arc::clone(&tables), pool, plan.workers.len(), n_ports, plan.flows.clone()));
 
     let mut handles = Vec::with_capacity(plan.workers.len());
     for (id, wp) in plan.workers.iter().enumerate() {

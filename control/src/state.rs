@@ -55,6 +55,9 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     diff_list("networks", &old.networks, &new.networks, |n| n.name.clone(), &mut d);
     diff_list("endpoints", &old.endpoints, &new.endpoints, |e| e.name.clone(), &mut d);
     diff_list("routes", &old.routes, &new.routes, |r| crate::api::route_key(&r.network, &r.prefix), &mut d);
+    diff_list("namespaces", &old.namespaces, &new.namespaces, |n| n.name.clone(), &mut d);
+    diff_list("network_policies", &old.network_policies, &new.network_policies, |p| p.key(), &mut d);
+    diff_list("global_rules", &old.global_rules, &new.global_rules, |g| g.name.clone(), &mut d);
     // A network whose VRF id (and so default gateway MAC) moved because the list was
     // reordered has changed too, even if its own entry did not.
     let vrf_ids = |c: &Config| -> Vec<(String, u32)> {
@@ -92,6 +95,9 @@ pub fn check_runtime_change(old: &Config, new: &Config) -> Result<(), ConfigErro
     }
     if old.stats != new.stats {
         return Err(restart("stats"));
+    }
+    if old.flows != new.flows {
+        return Err(restart("flows"));
     }
     if old.ports.len() != new.ports.len() {
         return Err(ConfigError::new("ports", "adding or removing ports while running is not supported yet (restart sluice)"));

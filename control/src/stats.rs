@@ -46,6 +46,19 @@ pub struct WorkerReport {
     pub dhcp_replies: u64,
     pub icmp_errors: u64,
     pub icmp_suppressed: u64,
+    /// Connections in the flow table now, and created/expired/evicted/re-decided so far.
+    #[serde(default)]
+    pub flows: u64,
+    #[serde(default)]
+    pub flows_created: u64,
+    #[serde(default)]
+    pub flows_expired: u64,
+    #[serde(default)]
+    pub flows_evicted: u64,
+    #[serde(default)]
+    pub flows_redecided: u64,
+    #[serde(default)]
+    pub policy_logged: u64,
     pub busy_cycles: u64,
     pub idle_cycles: u64,
     /// Busy cycles per received packet.
@@ -130,6 +143,12 @@ pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
         dhcp_replies: w.dhcp_replies.get(),
         icmp_errors: w.icmp_errors.get(),
         icmp_suppressed: w.icmp_suppressed.get(),
+        flows: w.flows.get(),
+        flows_created: w.flows_created.get(),
+        flows_expired: w.flows_expired.get(),
+        flows_evicted: w.flows_evicted.get(),
+        flows_redecided: w.flows_redecided.get(),
+        policy_logged: w.policy_logged.get(),
         busy_cycles: busy,
         idle_cycles: w.idle_cycles.get(),
         cycles_per_packet: if rx == 0 { 0.0 } else { busy as f64 / rx as f64 },

@@ -102,6 +102,21 @@ drop_reasons! {
     RouteLoop => "route_loop", "route leaking more than one VRF hop";
     /// Blackhole route.
     Blackhole => "blackhole", "blackhole route";
+    /// The destination is ingress-isolated by NetworkPolicy and no rule allows the connection.
+    PolicyIngress => "policy_ingress", "denied by the destination's ingress NetworkPolicy";
+    /// The source is egress-isolated by NetworkPolicy and no rule allows the connection.
+    PolicyEgress => "policy_egress", "denied by the source's egress NetworkPolicy";
+    /// A global rule with action deny matched.
+    PolicyGlobal => "policy_global", "denied by a global rule";
+    /// Connection tracking found the TCP segment invalid (bad flags; strict mode: no SYN
+    /// to open, or out of window).
+    CtInvalid => "ct_invalid", "invalid for connection tracking";
+    /// The network already has its `max_flows` connections on this worker.
+    NetworkFlowLimit => "network_flow_limit", "network's connection limit reached";
+    /// The flow table has no room and nothing could be evicted.
+    FlowTableFull => "flow_table_full", "flow table full";
+    /// A non-first fragment whose first fragment was not seen (or timed out).
+    FragmentUnknown => "fragment_unknown", "fragment without a known first fragment";
 }
 
 #[cfg(test)]

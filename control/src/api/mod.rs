@@ -192,7 +192,14 @@ fn kind_list(cfg: &Config, kind: &str) -> Result<Vec<(String, Value)>, ApiError>
         "endpoints" => cfg.endpoints.iter().map(|e| (e.name.clone(), json!(e))).collect(),
         "routes" => cfg.routes.iter().map(|r| (route_key(&r.network, &r.prefix), json!(r))).collect(),
         "ports" => cfg.ports.iter().map(|p| (p.name.clone(), json!(p))).collect(),
-        _ => return Err(ApiError::not_found(format!("kind {kind:?} (bridges, networks, endpoints, routes, ports)"))),
+        "namespaces" => cfg.namespaces.iter().map(|n| (n.name.clone(), json!(n))).collect(),
+        "network_policies" => cfg.network_policies.iter().map(|p| (p.key(), json!(p))).collect(),
+        "global_rules" => cfg.global_rules.iter().map(|g| (g.name.clone(), json!(g))).collect(),
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "kind {kind:?} (bridges, networks, endpoints, routes, ports, namespaces, network_policies, global_rules)"
+            )))
+        }
     };
     Ok(items)
 }
@@ -230,6 +237,9 @@ fn with_item(cfg: &Config, kind: &str, name: &str, item: Option<Value>, must_exi
         "networks" => edit!(c.networks, |n: &crate::config::NetworkConfig| n.name.clone()),
         "endpoints" => edit!(c.endpoints, |e: &crate::config::EndpointConfig| e.name.clone()),
         "routes" => edit!(c.routes, |r: &crate::config::RouteConfig| route_key(&r.network, &r.prefix)),
+        "namespaces" => edit!(c.namespaces, |n: &crate::config::NamespaceConfig| n.name.clone()),
+        "network_policies" => edit!(c.network_policies, |p: &crate::config::NetworkPolicyConfig| p.key()),
+        "global_rules" => edit!(c.global_rules, |g: &crate::config::GlobalRuleConfig| g.name.clone()),
         "ports" => return Err(ApiError::new(StatusCode::CONFLICT, "ports", "ports cannot change while running yet (restart sluice)")),
         _ => return Err(ApiError::not_found(format!("kind {kind:?}"))),
     }
@@ -244,7 +254,18 @@ fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
 /// The name a body gives itself, for its kind.
 fn body_name(kind: &str, v: &Value) -> Result<String, ApiError> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let name = if kind == "routes" { s("network").zip(s("prefix")).map(|(n, p)| route_key(&n, &p)) } else { s("name") };
+    let name = match kind {
+        "routes" => s("network").zip(s("prefix")).map(|(n, p)| route_key(&n, &p)),
+        // A manifest (metadata.name/namespace) or the short form (name/namespace).
+        "network_policies" => {
+            let meta = |k: &str| v.get("metadata").and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_string);
+            s("name").or_else(|| meta("name")).map(|n| {
+                let ns = s("namespace").or_else(|| meta("namespace"));
+                format!("{}/{n}", ns.as_deref().unwrap_or(crate::config::DEFAULT_NAMESPACE))
+            })
+        }
+        _ => s("name"),
+    };
     name.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, if kind == "routes" { "prefix" } else { "name" }, "missing"))
 }
 
@@ -358,5 +379,8 @@ pub fn kinds() -> BTreeMap<&'static str, &'static str> {
         ("endpoints", "workloads"),
         ("routes", "routes, named network:prefix"),
         ("ports", "ports (read-only while running)"),
+        ("namespaces", "namespaces and their labels"),
+        ("network_policies", "Kubernetes NetworkPolicy objects, named namespace/name"),
+        ("global_rules", "ordered global policy rules"),
     ])
 }

@@ -1,7 +1,7 @@
 //! Configuration of virtual networks: networks (VRFs), endpoints, routes and uplinks.
 //! See docs/config.md. Validation names the key it rejects.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ pub struct NetworkConfig {
     pub gateway: GatewayConfig,
     #[serde(default)]
     pub dhcp: DhcpConfig,
+    /// Most connections of this network tracked at once (split evenly over the
+    /// workers); new connections beyond it are dropped as `network_flow_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_flows: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -86,9 +90,15 @@ pub struct EndpointConfig {
     /// Extra source addresses allowed (VIPs, VRRP, nested workloads).
     #[serde(default)]
     pub allowed_address_pairs: Vec<AllowedPairConfig>,
+    /// Kubernetes namespace, for network policy (default: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Labels for network policy (Kubernetes-style key/value).
     #[serde(default)]
-    pub labels: HashMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// Named ports (container ports) that NetworkPolicy rules may refer to by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<super::NamedPortConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -219,6 +229,9 @@ impl Config {
             let at = |k: &str| format!("networks[{i}].{k}");
             if n.name.is_empty() || nets.insert(n.name.as_str(), i).is_some() {
                 return Err(e(at("name"), format!("network name {:?} is empty or used twice", n.name)));
+            }
+            if n.max_flows == Some(0) {
+                return Err(e(at("max_flows"), "at least 1 (leave it out for no limit)"));
             }
             let vrf = n.vrf.unwrap_or(i as u32 + 1);
             if !vrf_ids.insert(vrf) {

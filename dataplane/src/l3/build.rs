@@ -28,6 +28,8 @@ pub struct NetworkSpec {
     pub gateway_v4: Option<Ipv4Addr>,
     pub gateway_v6: Option<Ipv6Addr>,
     pub dhcp: Option<DhcpServer>,
+    /// Most connections one worker tracks for this network (None: no limit).
+    pub flow_limit: Option<u32>,
 }
 
 /// An endpoint, resolved (network by index).
@@ -208,9 +210,10 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
                 .filter(|(_, e)| e.network == ni)
                 .map(|(i, e)| (e.mac, i as EndpointIdx))
                 .collect(),
+            flow_limit: net.flow_limit.unwrap_or(u32::MAX),
         });
     }
-    Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into() })
+    Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default() })
 }
 
 fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHopId, String> {

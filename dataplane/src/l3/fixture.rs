@@ -41,6 +41,7 @@ fn net(name: &str, id: u32, gw_mac: MacAddr, gw6: Option<&str>) -> NetworkSpec {
         gateway_v4: Some(ip4("10.1.0.1")),
         gateway_v6: gw6.map(ip6),
         dhcp: Some(DhcpServer { lease_s: 3600, dns: vec![ip4("10.1.0.1")].into(), routes: vec![(ip4("172.16.0.0"), 16)].into() }),
+        flow_limit: None,
     }
 }
 

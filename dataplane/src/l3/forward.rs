@@ -10,7 +10,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{Endpoint, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
+use super::conn::{self, Conn, FlowAction, FlowOut, FragPos};
+use super::{Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
+use crate::flow::{FlowConfig, FlowKey, FlowTable, FragTable};
 use crate::local;
 use crate::packet::PacketBuf;
 use crate::route::ecmp;
@@ -41,27 +43,63 @@ pub struct L3Counters {
     pub icmp_errors: u64,
     /// ICMP errors not sent because of the rate limit.
     pub icmp_suppressed: u64,
+    /// Connections entered into the flow table.
+    pub flows_created: u64,
+    /// Connections re-decided because a newer snapshot was published.
+    pub flows_redecided: u64,
+    /// Connections that matched a `log` global rule.
+    pub policy_logged: u64,
 }
 
 /// ICMP errors a worker may send per second, and in one burst.
 pub const ICMP_ERRORS_PER_S: u32 = 1000;
 const ICMP_ERROR_BURST: u32 = 100;
 
-/// Per-worker state of the stage.
-#[derive(Debug)]
+/// Fragmented datagrams whose first fragment's decision a worker remembers.
+const FRAG_ENTRIES: u32 = 4096;
+/// How long a first fragment's decision waits for the rest (RFC 8900 era stacks give up
+/// reassembly after 30 s; tails rarely trail by more than milliseconds).
+const FRAG_TIMEOUT_MS: u64 = 2000;
+
+/// Per-worker state of the stage: counters, the ICMP error budget, the connection table
+/// and the fragment table.
 pub struct L3State {
     pub counters: L3Counters,
     icmp_tokens: u32,
     icmp_refill_ms: u64,
+    /// The worker's connections (both directions per entry).
+    pub flows: FlowTable<FlowAction>,
+    pub(super) frags: FragTable<FlowAction>,
+    /// Epoch of the snapshot in use: flow decisions made under another one are stale.
+    pub epoch: u64,
+}
+
+impl std::fmt::Debug for L3State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L3State").field("counters", &self.counters).field("flows", &self.flows.len()).field("epoch", &self.epoch).finish()
+    }
 }
 
 impl Default for L3State {
+    /// A small table (4096 connections), for tests.
     fn default() -> Self {
-        L3State { counters: L3Counters::default(), icmp_tokens: ICMP_ERROR_BURST, icmp_refill_ms: 0 }
+        L3State::new(&FlowConfig { capacity: 4096, ..FlowConfig::default() })
     }
 }
 
 impl L3State {
+    /// State with a connection table sized by `cfg` (allocated here, once).
+    pub fn new(cfg: &FlowConfig) -> Self {
+        L3State {
+            counters: L3Counters::default(),
+            icmp_tokens: ICMP_ERROR_BURST,
+            icmp_refill_ms: 0,
+            flows: FlowTable::new(cfg),
+            frags: FragTable::new(FRAG_ENTRIES, FRAG_TIMEOUT_MS),
+            epoch: 0,
+        }
+    }
+
     /// Takes an ICMP error token (token bucket, refilled from `now_ms`).
     fn icmp_token(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.icmp_refill_ms);
@@ -83,26 +121,27 @@ impl L3State {
 
 /// Who sent the frame, as far as L3 is concerned.
 #[derive(Clone, Copy)]
-enum Sender<'a> {
-    Endpoint(&'a Endpoint),
+pub(super) enum Sender<'a> {
+    Endpoint(EndpointIdx, &'a Endpoint),
     Uplink(&'a Uplink),
 }
 
 impl Sender<'_> {
     fn vrf(&self) -> VrfIdx {
         match self {
-            Sender::Endpoint(e) => e.vrf,
+            Sender::Endpoint(_, e) => e.vrf,
             Sender::Uplink(u) => u.vrf,
         }
     }
 }
 
 /// Everything the handlers need about the ingress.
-struct Ctx<'a> {
-    l3: &'a L3Tables,
-    vrf: &'a Vrf,
-    sender: Sender<'a>,
-    in_port: PortIdx,
+pub(super) struct Ctx<'a> {
+    pub(super) l3: &'a L3Tables,
+    pub(super) vrf: &'a Vrf,
+    pub(super) vrf_idx: VrfIdx,
+    pub(super) sender: Sender<'a>,
+    pub(super) in_port: PortIdx,
     vlan: Option<u16>,
     l2_len: usize,
     /// MAC sluice answers with on this port: the network's gateway MAC, or the uplink's.
@@ -125,7 +164,7 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
     let (src_mac, dst_mac, ethertype, l2_len) = (eth.src(), eth.dst(), eth.ethertype(), eth.header_len());
     let sender = match l3.port_role.get(in_port as usize) {
         Some(PortRole::Endpoints(_)) => match l3.endpoint_at(in_port, vlan, src_mac) {
-            Some(e) => Sender::Endpoint(&l3.endpoints[e as usize]),
+            Some(e) => Sender::Endpoint(e, &l3.endpoints[e as usize]),
             None => return L3Out::Drop(DropReason::UnknownEndpoint),
         },
         Some(PortRole::Uplink(u)) => {
@@ -140,13 +179,13 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
         return L3Out::Drop(DropReason::NoRoute);
     };
     let our_mac = match sender {
-        Sender::Endpoint(_) => vrf.gateway_mac,
+        Sender::Endpoint(..) => vrf.gateway_mac,
         Sender::Uplink(u) => u.mac,
     };
     if !dst_mac.is_multicast() && dst_mac != our_mac {
         return L3Out::Drop(DropReason::NotForUs);
     }
-    let cx = Ctx { l3, vrf, sender, in_port, vlan, l2_len, our_mac, src_mac };
+    let cx = Ctx { l3, vrf, vrf_idx: sender.vrf(), sender, in_port, vlan, l2_len, our_mac, src_mac };
     match ethertype {
         EtherType::ARP => arp(&cx, st, pkt),
         EtherType::IPV4 => ipv4(&cx, st, pkt, now_ms, dst_mac),
@@ -184,7 +223,8 @@ pub fn process_bridged<B: PacketBuf>(
     let cx = Ctx {
         l3,
         vrf,
-        sender: Sender::Endpoint(&l3.endpoints[e as usize]),
+        vrf_idx,
+        sender: Sender::Endpoint(e, &l3.endpoints[e as usize]),
         in_port,
         vlan,
         l2_len,
@@ -215,7 +255,7 @@ fn is_dhcp_to_server(ip: &[u8]) -> bool {
 fn arp<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B) -> L3Out {
     let answer = |sender_ip: Ipv4Addr, target: Ipv4Addr| -> bool {
         match cx.sender {
-            Sender::Endpoint(ep) => {
+            Sender::Endpoint(_, ep) => {
                 // An endpoint asking about itself (duplicate-address probe, gratuitous
                 // ARP) gets no answer; an ARP from an address it may not use neither.
                 if ep.ipv4.contains(&target) {
@@ -256,14 +296,14 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
     let fragment = ip.is_fragment();
     let hlen = ip.header_len();
     let l4 = ip.payload();
-    let ports = if !fragment && (proto == 6 || proto == 17) && l4.len() >= 4 {
+    let ports = if first_fragment && matches!(proto, 6 | 17 | 132) && l4.len() >= 4 {
         (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
     } else {
         (0, 0)
     };
     let icmp_type = if first_fragment && proto == 1 && !l4.is_empty() { Some(l4[0]) } else { None };
 
-    if let Sender::Endpoint(ep) = cx.sender {
+    if let Sender::Endpoint(_, ep) = cx.sender {
         if !ep.may_send_v4(src, cx.src_mac) {
             // The one exception: a DHCP client without an address yet.
             let dhcp = src == 0 && proto == 17 && ports == (68, 67) && cx.vrf.dhcp.is_some();
@@ -289,13 +329,43 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
-    let found = resolve(cx, |v| v.fib4.lookup(dst), || ecmp::flow_hash_v4(src, dst, proto, ports.0, ports.1));
-    let (out_port, out_vlan, new_dst, new_src) = match found {
-        Resolved::NoRoute => {
+    let frag = match (fragment, first_fragment) {
+        (false, _) => FragPos::Whole,
+        (true, true) => FragPos::First(ip.ident() as u32),
+        (true, false) => FragPos::Tail(ip.ident() as u32),
+    };
+    let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
+    if let Some(t) = icmp_type {
+        if l4.len() >= 8 {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            match t {
+                icmpv4::ECHO_REQUEST => (sport, dport) = (id, 0),
+                icmpv4::ECHO_REPLY => (sport, dport) = (0, id),
+                icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */ => {
+                    related = quoted_v4(&l4[8..], cx.vrf_idx);
+                }
+                _ => {}
+            }
+        }
+    }
+    let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
+    let c = Conn {
+        key: FlowKey { src: src as u128, dst: dst as u128, vrf: cx.vrf_idx, sport, dport, proto, v6: false },
+        len: pkt.len() as u32,
+        tcp,
+        frag,
+        related,
+    };
+    let out = conn::run(cx, st, &c, now_ms, |k| {
+        resolve(cx, |v| v.fib4.lookup(k.dst as u32), || ecmp::flow_hash_v4(k.src as u32, k.dst as u32, k.proto, k.sport, k.dport))
+    });
+    let (out_port, out_vlan, new_dst, new_src) = match out {
+        FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
+        FlowOut::Drop(r) => return L3Out::Drop(r),
+        FlowOut::Unrouted(Resolved::NoRoute) => {
             return icmp4_error(cx, st, pkt, now_ms, icmpv4::DEST_UNREACHABLE, icmpv4::NET_UNREACHABLE, DropReason::NoRoute)
         }
-        Resolved::Drop(r) => return L3Out::Drop(r),
-        Resolved::Local => {
+        FlowOut::Unrouted(Resolved::Local) => {
             return match icmp_type {
                 Some(icmpv4::ECHO_REQUEST) if !fragment => {
                     if local::icmp::echo_reply_v4(pkt, l2, cx.our_mac) {
@@ -308,7 +378,8 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
                 _ => L3Out::Drop(DropReason::LocalUnhandled),
             };
         }
-        Resolved::Forward { port, vlan, dst_mac, src_mac } => (port, vlan, dst_mac, src_mac),
+        FlowOut::Unrouted(Resolved::Drop(r)) => return L3Out::Drop(r),
+        FlowOut::Unrouted(Resolved::Forward { .. }) => return L3Out::Drop(DropReason::NoRoute),
     };
     if ttl <= 1 {
         return icmp4_error(cx, st, pkt, now_ms, icmpv4::TIME_EXCEEDED, 0, DropReason::TtlExpired);
@@ -322,11 +393,63 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
     L3Out::Tx { port: out_port, vlan: out_vlan }
 }
 
+/// The connection of the IPv4 packet an ICMP error quotes (its header + at least 8 bytes),
+/// as that packet travelled.
+fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
+    let ihl = usize::from(*q.first()? & 0x0f) * 4;
+    if q[0] >> 4 != 4 || ihl < 20 || q.len() < ihl + 4 {
+        return None;
+    }
+    let src = u32::from_be_bytes([q[12], q[13], q[14], q[15]]);
+    let dst = u32::from_be_bytes([q[16], q[17], q[18], q[19]]);
+    let proto = q[9];
+    let l4 = &q[ihl..];
+    let (sport, dport) = match proto {
+        6 | 17 | 132 => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
+        1 if l4.len() >= 6 => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            match l4[0] {
+                icmpv4::ECHO_REQUEST => (id, 0),
+                icmpv4::ECHO_REPLY => (0, id),
+                _ => return None,
+            }
+        }
+        _ => (0, 0),
+    };
+    Some(FlowKey { src: src as u128, dst: dst as u128, vrf, sport, dport, proto, v6: false })
+}
+
+/// The connection of the IPv6 packet an ICMPv6 error quotes. Only a quote whose upper
+/// layer follows the fixed header directly is read (the quote is cut short, so an
+/// extension-header walk could not be bounded by its payload length).
+fn quoted_v6(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
+    if q.len() < 40 + 4 || q[0] >> 4 != 6 {
+        return None;
+    }
+    let rd = |o: usize| u128::from_be_bytes(q[o..o + 16].try_into().unwrap_or([0; 16]));
+    let (src, dst, proto) = (rd(8), rd(24), q[6]);
+    let l4 = &q[40..];
+    let (sport, dport) = match proto {
+        6 | 17 | 132 => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
+        58 if l4.len() >= 6 => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            match l4[0] {
+                icmpv6::ECHO_REQUEST => (id, 0),
+                icmpv6::ECHO_REPLY => (0, id),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(FlowKey { src, dst, vrf, sport, dport, proto, v6: true })
+}
+
 /// Where a destination lookup ended.
-enum Resolved {
+pub(super) enum Resolved {
     /// An address of sluice itself.
     Local,
-    Forward { port: PortIdx, vlan: Option<u16>, dst_mac: MacAddr, src_mac: MacAddr },
+    /// To a next hop; `endpoint` when it is a local workload (policy needs it).
+    Forward { port: PortIdx, vlan: Option<u16>, dst_mac: MacAddr, src_mac: MacAddr, endpoint: Option<EndpointIdx> },
     /// No route: answer with an ICMP unreachable.
     NoRoute,
     /// Drop without an answer.
@@ -352,10 +475,10 @@ fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId
                 let ep = &cx.l3.endpoints[*e as usize];
                 // Delivered as the gateway of the endpoint's own network.
                 let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
-                Resolved::Forward { port: ep.port, vlan: ep.vlan, dst_mac: ep.mac, src_mac: gw }
+                Resolved::Forward { port: ep.port, vlan: ep.vlan, dst_mac: ep.mac, src_mac: gw, endpoint: Some(*e) }
             }
             NextHop::Gateway { port, vlan, mac, src_mac } => {
-                Resolved::Forward { port: *port, vlan: *vlan, dst_mac: *mac, src_mac: *src_mac }
+                Resolved::Forward { port: *port, vlan: *vlan, dst_mac: *mac, src_mac: *src_mac, endpoint: None }
             }
             NextHop::Vrf(other) if !leaked => {
                 leaked = true;
@@ -384,7 +507,7 @@ fn icmp4_error<B: PacketBuf>(
 ) -> L3Out {
     // Never answer an ICMP error with an error (RFC 1812 4.3.2.7), nor a fragment tail.
     let our_ip = match cx.sender {
-        Sender::Endpoint(_) => cx.vrf.gateway_v4,
+        Sender::Endpoint(..) => cx.vrf.gateway_v4,
         Sender::Uplink(u) => u.ipv4,
     };
     let Some(our_ip) = our_ip else { return L3Out::Drop(reason) };
@@ -427,14 +550,14 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
     let first_fragment = frag.is_none_or(|f| f.offset == 0);
     // The L4 header inside the payload (which is bounded by payload_len).
     let l4 = ip.payload().get(l4_off.saturating_sub(40)..).unwrap_or(&[]);
-    let ports = if frag.is_none() && (proto == 6 || proto == 17) && l4.len() >= 4 {
+    let ports = if first_fragment && matches!(proto, 6 | 17 | 132) && l4.len() >= 4 {
         (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
     } else {
         (0, 0)
     };
     let icmp_type = if first_fragment && proto == 58 && !l4.is_empty() { Some(l4[0]) } else { None };
 
-    if let Sender::Endpoint(ep) = cx.sender {
+    if let Sender::Endpoint(_, ep) = cx.sender {
         // DAD probes come from :: and are not ours to answer; anything else must be
         // the endpoint's own address.
         if !ep.may_send_v6(src, cx.src_mac) {
@@ -446,7 +569,7 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         if t == icmpv6::NEIGHBOR_SOLICIT {
             let answer = |target: Ipv6Addr| -> bool {
                 match cx.sender {
-                    Sender::Endpoint(ep) => {
+                    Sender::Endpoint(_, ep) => {
                         !ep.ipv6.contains(&target)
                             && match cx.vrf.mode {
                                 NetMode::Routed => true,
@@ -475,11 +598,43 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
-    let found = resolve(cx, |v| v.fib6.lookup(dst), || ecmp::flow_hash_v6(src, dst, proto, ports.0, ports.1));
-    let (out_port, out_vlan, new_dst, new_src) = match found {
-        Resolved::NoRoute => return icmp6_error(cx, st, pkt, now_ms, icmpv6::DEST_UNREACHABLE, 0, DropReason::NoRoute),
-        Resolved::Drop(r) => return L3Out::Drop(r),
-        Resolved::Local => {
+    let frag_pos = match frag {
+        None => FragPos::Whole,
+        Some(f) if f.offset == 0 => FragPos::First(f.ident),
+        Some(f) => FragPos::Tail(f.ident),
+    };
+    let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
+    if let Some(t) = icmp_type {
+        if l4.len() >= 8 {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            match t {
+                icmpv6::ECHO_REQUEST => (sport, dport) = (id, 0),
+                icmpv6::ECHO_REPLY => (sport, dport) = (0, id),
+                icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */ => {
+                    related = quoted_v6(&l4[8..], cx.vrf_idx);
+                }
+                _ => {}
+            }
+        }
+    }
+    let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
+    let c = Conn {
+        key: FlowKey { src, dst, vrf: cx.vrf_idx, sport, dport, proto, v6: true },
+        len: pkt.len() as u32,
+        tcp,
+        frag: frag_pos,
+        related,
+    };
+    let out = conn::run(cx, st, &c, now_ms, |k| {
+        resolve(cx, |v| v.fib6.lookup(k.dst), || ecmp::flow_hash_v6(k.src, k.dst, k.proto, k.sport, k.dport))
+    });
+    let (out_port, out_vlan, new_dst, new_src) = match out {
+        FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
+        FlowOut::Drop(r) => return L3Out::Drop(r),
+        FlowOut::Unrouted(Resolved::NoRoute) => {
+            return icmp6_error(cx, st, pkt, now_ms, icmpv6::DEST_UNREACHABLE, 0, DropReason::NoRoute)
+        }
+        FlowOut::Unrouted(Resolved::Local) => {
             return match icmp_type {
                 Some(icmpv6::ECHO_REQUEST) if frag.is_none() => {
                     if local::icmp::echo_reply_v6(pkt, l2, l4_off, cx.our_mac) {
@@ -492,7 +647,8 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
                 _ => L3Out::Drop(DropReason::LocalUnhandled),
             };
         }
-        Resolved::Forward { port, vlan, dst_mac, src_mac } => (port, vlan, dst_mac, src_mac),
+        FlowOut::Unrouted(Resolved::Drop(r)) => return L3Out::Drop(r),
+        FlowOut::Unrouted(Resolved::Forward { .. }) => return L3Out::Drop(DropReason::NoRoute),
     };
     if hop <= 1 {
         return icmp6_error(cx, st, pkt, now_ms, icmpv6::TIME_EXCEEDED, 0, DropReason::TtlExpired);
@@ -516,7 +672,7 @@ fn icmp6_error<B: PacketBuf>(
     reason: DropReason,
 ) -> L3Out {
     let our_ip = match cx.sender {
-        Sender::Endpoint(_) => cx.vrf.gateway_v6.or(Some(cx.vrf.gateway_v6_ll)),
+        Sender::Endpoint(..) => cx.vrf.gateway_v6.or(Some(cx.vrf.gateway_v6_ll)),
         Sender::Uplink(u) => u.ipv6,
     };
     let Some(our_ip) = our_ip else { return L3Out::Drop(reason) };

@@ -11,6 +11,7 @@
 //! lives in [`forward::L3State`].
 
 pub mod build;
+pub mod conn;
 pub mod forward;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -108,6 +109,8 @@ pub struct Vrf {
     pub dhcp_routes_option: Box<[u8]>,
     /// The network's endpoints by MAC (bridged networks find the sender this way).
     pub endpoints_by_mac: hashbrown::HashMap<MacAddr, EndpointIdx>,
+    /// Most connections of this network one worker tracks (`u32::MAX`: no limit).
+    pub flow_limit: u32,
 }
 
 /// An address an endpoint may use besides its own (allowed address pair).
@@ -170,6 +173,8 @@ pub struct L3Tables {
     pub endpoints: Box<[Endpoint]>,
     /// By `PortIdx`.
     pub port_role: Box<[PortRole]>,
+    /// The compiled network policy (NetworkPolicy + global rules) over these endpoints.
+    pub policy: crate::policy::PolicyTables,
 }
 
 impl L3Tables {

@@ -8,6 +8,7 @@
 
 use crate::l2::stage::{Ingress, L2Counters};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent};
+use crate::flow::FlowConfig;
 use crate::l3::{forward, L3Out, L3State, PortRole};
 use crate::wire::ethernet::VLAN_TAG_LEN;
 use crate::packet::PacketBuf;
@@ -42,20 +43,31 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// State for `tables`, allocated once at full size.
-    pub fn new(tables: &Tables) -> Self {
+    /// State for `tables` with a connection table sized by `flows`, allocated once at
+    /// full size.
+    pub fn new(tables: &Tables, flows: &FlowConfig) -> Self {
         let mut fdb = Fdb::with_capacity(Fdb::capacity_for(&tables.l2));
         fdb.reseed(&tables.l2);
-        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3: L3State::default() }
+        let mut l3 = L3State::new(flows);
+        l3.epoch = tables.epoch;
+        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3 }
     }
 
-    /// Adopts a newly published snapshot: relearns MACs only if the L2 tables changed.
+    /// Adopts a newly published snapshot: relearns MACs only if the L2 tables changed;
+    /// connections decided under the old snapshot are re-decided on their next packet.
     #[inline]
     pub fn sync(&mut self, tables: &Tables) {
         if tables.l2_epoch != self.epoch {
             self.fdb.reseed(&tables.l2);
             self.epoch = tables.l2_epoch;
         }
+        self.l3.epoch = tables.epoch;
+    }
+
+    /// Expires idle connections, touching at most `budget` entries; call every loop.
+    #[inline]
+    pub fn expire(&mut self, now_ms: u64, budget: u32) -> u32 {
+        self.l3.flows.expire(now_ms, budget)
     }
 
     /// The learning table (for inspection and aging).

@@ -65,7 +65,7 @@ fn flood_reaches_every_other_member_with_its_own_tagging() {
         ],
         4,
     );
-    let mut p = Pipeline::new(&t);
+    let mut p = Pipeline::new(&t, &small_flows());
     let mut out = Collect { copies_left: 8, ..Default::default() };
     p.process(&t, 0, [frame(MacAddr::BROADCAST, mac(1), None)], 0, &mut out, &mut |_| {});
     let got: Vec<_> = out.sent.iter().map(|(port, b)| (*port, vid_of(b))).collect();
@@ -78,7 +78,7 @@ fn flood_reaches_every_other_member_with_its_own_tagging() {
 #[test]
 fn copy_failure_is_counted_and_the_original_still_goes_out() {
     let t = tables(vec![(0, VlanMode::Access(0)), (1, VlanMode::Access(0)), (2, VlanMode::Access(0))], 3);
-    let mut p = Pipeline::new(&t);
+    let mut p = Pipeline::new(&t, &small_flows());
     let mut out = Collect::default();
     p.process(&t, 0, [frame(MacAddr::BROADCAST, mac(1), None)], 0, &mut out, &mut |_| {});
     assert_eq!(out.sent.len(), 1);
@@ -89,7 +89,7 @@ fn copy_failure_is_counted_and_the_original_still_goes_out() {
 #[test]
 fn lone_port_floods_to_nobody() {
     let t = tables(vec![(0, VlanMode::Access(5)), (1, VlanMode::Access(6))], 2);
-    let mut p = Pipeline::new(&t);
+    let mut p = Pipeline::new(&t, &small_flows());
     let mut out = Collect::default();
     p.process(&t, 0, [frame(MacAddr::BROADCAST, mac(1), None)], 0, &mut out, &mut |_| {});
     assert_eq!(out.dropped, vec![DropReason::NoOutput]);
@@ -98,7 +98,7 @@ fn lone_port_floods_to_nobody() {
 #[test]
 fn learning_turns_floods_into_unicast() {
     let t = tables(vec![(0, VlanMode::Access(0)), (1, VlanMode::Access(0)), (2, VlanMode::Access(0))], 3);
-    let mut p = Pipeline::new(&t);
+    let mut p = Pipeline::new(&t, &small_flows());
     let mut learned = vec![];
     let mut out = Collect { copies_left: 100, ..Default::default() };
     p.process(&t, 1, [frame(mac(1), mac(2), None)], 0, &mut out, &mut |e| learned.push(e));
@@ -113,7 +113,7 @@ fn learning_turns_floods_into_unicast() {
 #[test]
 fn new_epoch_reseeds_learning() {
     let mut t = tables(vec![(0, VlanMode::Access(0)), (1, VlanMode::Access(0))], 2);
-    let mut p = Pipeline::new(&t);
+    let mut p = Pipeline::new(&t, &small_flows());
     let mut out = Collect::default();
     p.process(&t, 0, [frame(mac(9), mac(1), None)], 0, &mut out, &mut |_| {});
     assert_eq!(p.fdb().len(), 1);
@@ -130,8 +130,8 @@ fn new_epoch_reseeds_learning() {
 #[test]
 fn remote_learn_events_apply() {
     let t = tables(vec![(0, VlanMode::Access(0)), (1, VlanMode::Access(0))], 2);
-    let mut a = Pipeline::new(&t);
-    let mut b = Pipeline::new(&t);
+    let mut a = Pipeline::new(&t, &small_flows());
+    let mut b = Pipeline::new(&t, &small_flows());
     let mut events = vec![];
     let mut out = Collect::default();
     a.process(&t, 1, [frame(MacAddr::BROADCAST, mac(7), None)], 0, &mut out, &mut |e| events.push(e));
@@ -177,6 +177,7 @@ mod bridged {
             gateway_v4: Some(ip4(gw)),
             gateway_v6: None,
             dhcp: Some(DhcpServer { lease_s: 600, dns: Box::new([]), routes: Box::new([]) }),
+            flow_limit: None,
         };
         let ep = |name: &str, network, port, last: u8, ip: &str| EndpointSpec {
             name: name.into(),
@@ -240,7 +241,7 @@ mod bridged {
     #[test]
     fn gateway_answers_its_arp_and_other_arp_floods() {
         let t = topo();
-        let mut p = Pipeline::new(&t);
+        let mut p = Pipeline::new(&t, &small_flows());
         let mut out = Collect { copies_left: 10, ..Default::default() };
         p.process(&t, 0, [arp_req(mac(0x10), "10.5.0.10", "10.5.0.1")], 0, &mut out, &mut |_| {});
         assert_eq!(out.sent.len(), 1);
@@ -255,7 +256,7 @@ mod bridged {
     #[test]
     fn frames_to_the_gateway_are_routed_and_l2_stays_switched() {
         let t = topo();
-        let mut p = Pipeline::new(&t);
+        let mut p = Pipeline::new(&t, &small_flows());
         let mut out = Collect { copies_left: 10, ..Default::default() };
         // x -> z (other network) through the gateway MAC.
         let f = ipv4_frame(GW, mac(0x10), None, ip4("10.5.0.10"), ip4("10.6.0.20"), 17, 64, &udp4(ip4("10.5.0.10"), ip4("10.6.0.20"), 1, 2, b"hello"));
@@ -281,4 +282,8 @@ mod bridged {
         p.process(&t, 2, [HeapBuf::new(&stranger)], 0, &mut out, &mut |_| {});
         assert_eq!(out.dropped, vec![DropReason::UnknownEndpoint]);
     }
+}
+
+fn small_flows() -> crate::flow::FlowConfig {
+    crate::flow::FlowConfig { capacity: 1024, ..crate::flow::FlowConfig::default() }
 }

@@ -15,6 +15,7 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxQueue};
+use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
 use crate::pipeline::{Egress, Pipeline};
 use crate::tables::{PortIdx, TablesHandle};
@@ -29,6 +30,8 @@ pub const TX_BUFFER: usize = 64;
 pub const LEARN_INBOX: usize = 4096;
 /// How often a worker ages its MAC table.
 const AGING_INTERVAL_MS: u64 = 1000;
+/// Flow entries an idle-timeout sweep may touch per loop (bounds the loop's latency).
+const EXPIRE_BUDGET: u32 = 64;
 
 /// What one worker owns.
 #[derive(Debug)]
@@ -53,11 +56,14 @@ pub struct Shared {
     pub inboxes: Box<[ArrayQueue<LearnEvent>]>,
     /// One counter block per worker.
     pub stats: Box<[CachePadded<WorkerStats>]>,
+    /// Each worker's flow table size and timeouts (fixed while running).
+    pub flows: FlowConfig,
 }
 
 impl Shared {
-    pub fn new(tables: Arc<TablesHandle>, pool: Mempool, n_workers: usize, n_ports: usize) -> Self {
+    pub fn new(tables: Arc<TablesHandle>, pool: Mempool, n_workers: usize, n_ports: usize, flows: FlowConfig) -> Self {
         Shared {
+            flows,
             tables,
             running: AtomicBool::new(true),
             pool,
@@ -154,7 +160,8 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = spec.rx.len(), "worker started");
     let stats: &WorkerStats = &shared.stats[spec.id];
     let mut tables = shared.tables.load_full();
-    let mut pipeline = Pipeline::new(&tables);
+    let mut pipeline = Pipeline::new(&tables, &shared.flows);
+    let mut flow_stats_seen = pipeline.l3.flows.stats();
     let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..spec.tx.len()).map(|_| Burst::new()).collect();
     let mut rx_burst: Burst<RX_BURST> = Burst::new();
     // Time in ms from the TSC the loop reads anyway (no clock call per loop).
@@ -207,6 +214,14 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             tx.flush_all();
         }
 
+        let expired = pipeline.expire(now_ms, EXPIRE_BUDGET);
+        if now_ms >= next_aging_ms || expired > 0 {
+            let f = pipeline.l3.flows.stats();
+            stats.flows_expired.add(f.expired - flow_stats_seen.expired);
+            stats.flows_evicted.add(f.evicted - flow_stats_seen.evicted);
+            stats.flows.set(pipeline.l3.flows.len() as u64);
+            flow_stats_seen = f;
+        }
         if now_ms >= next_aging_ms {
             next_aging_ms = now_ms + AGING_INTERVAL_MS;
             let aged = pipeline.age(now_ms);
@@ -231,6 +246,10 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             stats.dhcp_replies.add(c.dhcp_replies - s.dhcp_replies);
             stats.icmp_errors.add(c.icmp_errors - s.icmp_errors);
             stats.icmp_suppressed.add(c.icmp_suppressed - s.icmp_suppressed);
+            stats.flows_created.add(c.flows_created - s.flows_created);
+            stats.flows_redecided.add(c.flows_redecided - s.flows_redecided);
+            stats.policy_logged.add(c.policy_logged - s.policy_logged);
+            stats.flows.set(pipeline.l3.flows.len() as u64);
             l3_seen = c;
         }
         let now_tsc = dpdk::tsc();

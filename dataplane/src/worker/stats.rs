@@ -61,6 +61,15 @@ pub struct WorkerStats {
     pub dhcp_replies: Counter,
     pub icmp_errors: Counter,
     pub icmp_suppressed: Counter,
+    /// Gauge: connections in this worker's flow table.
+    pub flows: Counter,
+    /// Connections created, expired (idle timeout), evicted (table full), re-decided
+    /// (after a publish), and matched by a `log` rule.
+    pub flows_created: Counter,
+    pub flows_expired: Counter,
+    pub flows_evicted: Counter,
+    pub flows_redecided: Counter,
+    pub policy_logged: Counter,
     /// Learn events lost because a peer's inbox was full.
     pub learn_overflow: Counter,
     /// TSC cycles spent in loop iterations that received packets, and in empty ones.
@@ -90,6 +99,12 @@ impl WorkerStats {
             dhcp_replies: Counter::default(),
             icmp_errors: Counter::default(),
             icmp_suppressed: Counter::default(),
+            flows: Counter::default(),
+            flows_created: Counter::default(),
+            flows_expired: Counter::default(),
+            flows_evicted: Counter::default(),
+            flows_redecided: Counter::default(),
+            policy_logged: Counter::default(),
             learn_overflow: Counter::default(),
             busy_cycles: Counter::default(),
             idle_cycles: Counter::default(),

@@ -1,0 +1,321 @@
+//! The connection stage of the routing path: the per-worker flow table in front of
+//! routing and policy (shared/DESIGN.md §1).
+//!
+//! Uses: the packet's connection ([`Conn`]: VRF + 5-tuple, TCP fields, fragment
+//! position, the connection an ICMP error quotes), the sender (endpoint or uplink), the
+//! published policy classifier and the snapshot epoch in [`L3State`].
+//! Sets: the flow entry (both directions in one entry), its conntrack state and the
+//! cached [`FlowAction`] of the packet's direction.
+//! Next: [`FlowOut::Forward`] (the caller rewrites and transmits), [`FlowOut::Drop`], or
+//! [`FlowOut::Unrouted`] for what routing did not forward (local, no route, blackhole),
+//! which the caller answers as before, without creating a flow.
+//!
+//! A direction's decision (next hop + policy verdict) is made on its first packet and
+//! cached; every later packet of the direction is a hash lookup. A decision taken under
+//! an older snapshot (epoch) is re-made on the next packet, so a new deny cuts an existing
+//! connection at its next packet, and a new route moves it. Policy is always evaluated
+//! for the connection's original direction, so replies of an allowed connection pass
+//! and replies of a denied one do not. Non-first fragments follow the decision recorded
+//! for their first fragment; a tail without one is dropped, never let through.
+
+use super::forward::{Ctx, L3State, Resolved, Sender};
+use super::EndpointIdx;
+use crate::flow::{tcp_may_open, CtVerdict, Dir, FlowKey, FragKey, InsertError, TcpSegment};
+use crate::policy::{Query, VerdictBy};
+use crate::tables::PortIdx;
+use crate::wire::MacAddr;
+use crate::DropReason;
+
+/// `out_vlan` of an untagged egress.
+const NO_VLAN: u16 = u16::MAX;
+/// `sender` of packets from an uplink (or'ed with the port).
+const UPLINK_SENDER: u32 = 1 << 31;
+
+/// What a direction's packets get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Act {
+    /// Not decided under the entry's epoch yet.
+    #[default]
+    Undecided,
+    Forward,
+    Deny(DropReason),
+}
+
+/// One direction's cached decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowAction {
+    pub act: Act,
+    /// Who the direction's packets came from when it was decided: an endpoint index, or
+    /// `UPLINK_SENDER | port`. Another sender (an endpoint moved, an uplink changed)
+    /// re-decides, since the sender takes part in policy.
+    pub sender: u32,
+    pub out_port: PortIdx,
+    pub out_vlan: u16,
+    pub dst_mac: MacAddr,
+    pub src_mac: MacAddr,
+}
+
+impl FlowAction {
+    #[inline]
+    fn vlan(&self) -> Option<u16> {
+        (self.out_vlan != NO_VLAN).then_some(self.out_vlan)
+    }
+}
+
+/// Where a fragment sits in its datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FragPos {
+    Whole,
+    /// Offset 0, more to come: carries the L4 header; records the decision.
+    First(u32),
+    /// Offset > 0: no L4 header; follows the first fragment.
+    Tail(u32),
+}
+
+/// The connection a packet belongs to, as the routing stage parsed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Conn {
+    pub key: FlowKey,
+    /// Frame length, for the byte counters.
+    pub len: u32,
+    pub tcp: Option<TcpSegment>,
+    pub frag: FragPos,
+    /// An ICMP error: the connection of the packet it quotes (as that packet travelled).
+    pub related: Option<FlowKey>,
+}
+
+/// The rewrite of a forwarded packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fwd {
+    pub port: PortIdx,
+    pub vlan: Option<u16>,
+    pub dst_mac: MacAddr,
+    pub src_mac: MacAddr,
+}
+
+/// What the stage decided.
+pub enum FlowOut {
+    Forward(Fwd),
+    Drop(DropReason),
+    /// Routing did not forward it: the caller answers (echo, ICMP unreachable) or drops.
+    Unrouted(Resolved),
+}
+
+fn sender_id(cx: &Ctx<'_>) -> u32 {
+    match cx.sender {
+        Sender::Endpoint(i, _) => i,
+        Sender::Uplink(_) => UPLINK_SENDER | cx.in_port as u32,
+    }
+}
+
+fn sender_ep(cx: &Ctx<'_>) -> Option<EndpointIdx> {
+    match cx.sender {
+        Sender::Endpoint(i, _) => Some(i),
+        Sender::Uplink(_) => None,
+    }
+}
+
+#[inline]
+fn out_of(a: &FlowAction) -> FlowOut {
+    match a.act {
+        Act::Forward => FlowOut::Forward(Fwd { port: a.out_port, vlan: a.vlan(), dst_mac: a.dst_mac, src_mac: a.src_mac }),
+        Act::Deny(r) => FlowOut::Drop(r),
+        Act::Undecided => FlowOut::Drop(DropReason::NoRoute),
+    }
+}
+
+fn deny_reason(by: VerdictBy) -> DropReason {
+    match by {
+        VerdictBy::EgressDenied => DropReason::PolicyEgress,
+        VerdictBy::IngressDenied => DropReason::PolicyIngress,
+        _ => DropReason::PolicyGlobal,
+    }
+}
+
+/// Routes the packet's direction and runs policy for the connection's original direction.
+fn decide(
+    cx: &Ctx<'_>,
+    st: &mut L3State,
+    c: &Conn,
+    dir: Dir,
+    resolve: &impl Fn(&FlowKey) -> Resolved,
+) -> Result<FlowAction, Resolved> {
+    let (port, vlan, dst_mac, src_mac, dst_ep) = match resolve(&c.key) {
+        Resolved::Forward { port, vlan, dst_mac, src_mac, endpoint } => (port, vlan, dst_mac, src_mac, endpoint),
+        other => return Err(other),
+    };
+    let policy = &cx.l3.policy;
+    let act = if policy.is_empty() {
+        Act::Forward
+    } else {
+        let k = &c.key;
+        let has_ports = matches!(k.proto, 6 | 17 | 132);
+        let q = match dir {
+            Dir::Orig => Query {
+                src_ep: sender_ep(cx),
+                dst_ep,
+                v6: k.v6,
+                src: k.src,
+                dst: k.dst,
+                proto: k.proto,
+                dport: if has_ports { k.dport } else { 0 },
+            },
+            Dir::Reply => Query {
+                src_ep: dst_ep,
+                dst_ep: sender_ep(cx),
+                v6: k.v6,
+                src: k.dst,
+                dst: k.src,
+                proto: k.proto,
+                dport: if has_ports { k.sport } else { 0 },
+            },
+        };
+        let v = policy.classify(&q);
+        if v.log {
+            st.counters.policy_logged += 1;
+        }
+        if v.allow {
+            Act::Forward
+        } else {
+            Act::Deny(deny_reason(v.by))
+        }
+    };
+    Ok(FlowAction { act, sender: sender_id(cx), out_port: port, out_vlan: vlan.unwrap_or(NO_VLAN), dst_mac, src_mac })
+}
+
+/// Runs the packet's connection through the flow table. `resolve` looks a key's
+/// destination up in the sender's VRF (FIB + ECMP by the key's hash).
+#[inline]
+pub fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve: impl Fn(&FlowKey) -> Resolved) -> FlowOut {
+    let k = &c.key;
+    if let FragPos::Tail(id) = c.frag {
+        let fk = FragKey { src: k.src, dst: k.dst, id, vrf: k.vrf, proto: k.proto, v6: k.v6 };
+        return match st.frags.lookup(&fk, now_ms) {
+            Some(a) if a.sender == sender_id(cx) => out_of(&a),
+            _ => FlowOut::Drop(DropReason::FragmentUnknown),
+        };
+    }
+    if let Some(inner) = &c.related {
+        return related(cx, st, c, inner, &resolve);
+    }
+    let hash = k.sym_hash();
+    let epoch = st.epoch;
+    let strict = st.flows.config().tcp_strict;
+    let (id, dir, a) = match st.flows.lookup(k, hash) {
+        Some((id, dir)) => {
+            let e = st.flows.entry(id);
+            let cached = e.action[dir as usize];
+            if e.epoch == epoch && cached.act != Act::Undecided && cached.sender == sender_id(cx) {
+                (id, dir, cached)
+            } else {
+                let fresh = e.epoch == epoch;
+                let a = match decide(cx, st, c, dir, &resolve) {
+                    Ok(a) => a,
+                    Err(r) => return FlowOut::Unrouted(r),
+                };
+                let e = st.flows.entry_mut(id);
+                if !fresh {
+                    // Decided under an older snapshot: both directions are re-decided.
+                    e.epoch = epoch;
+                    e.action = [FlowAction::default(); 2];
+                    st.counters.flows_redecided += 1;
+                }
+                e.action[dir as usize] = a;
+                (id, dir, a)
+            }
+        }
+        None => {
+            if let Some(t) = &c.tcp {
+                if !tcp_may_open(t.flags, strict) {
+                    return FlowOut::Drop(DropReason::CtInvalid);
+                }
+            }
+            let a = match decide(cx, st, c, Dir::Orig, &resolve) {
+                Ok(a) => a,
+                Err(r) => return FlowOut::Unrouted(r),
+            };
+            let limit = cx.vrf.flow_limit;
+            let id = match st.flows.insert(k, hash, now_ms, limit) {
+                Ok(id) => id,
+                Err(InsertError::VrfLimit) => return FlowOut::Drop(DropReason::NetworkFlowLimit),
+                Err(InsertError::Full) => return FlowOut::Drop(DropReason::FlowTableFull),
+            };
+            let e = st.flows.entry_mut(id);
+            e.epoch = epoch;
+            e.action[0] = a;
+            st.counters.flows_created += 1;
+            (id, Dir::Orig, a)
+        }
+    };
+    if let CtVerdict::Invalid(_) = st.flows.update(id, dir, c.len, c.tcp.as_ref(), now_ms) {
+        return FlowOut::Drop(DropReason::CtInvalid);
+    }
+    if let FragPos::First(fid) = c.frag {
+        let fk = FragKey { src: k.src, dst: k.dst, id: fid, vrf: k.vrf, proto: k.proto, v6: k.v6 };
+        st.frags.record(&fk, a, now_ms);
+    }
+    out_of(&a)
+}
+
+/// An ICMP error: passes if it is about a connection this worker tracks and allows (the
+/// quoted packet's direction is not denied); an error about no known connection is
+/// judged by policy as the ICMP packet it is. Either way it creates no flow.
+fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &impl Fn(&FlowKey) -> Resolved) -> FlowOut {
+    if let Some((id, dir)) = st.flows.lookup(inner, inner.sym_hash()) {
+        let e = st.flows.entry(id);
+        if let Act::Deny(r) = e.action[dir as usize].act {
+            if e.epoch == st.epoch {
+                return FlowOut::Drop(r);
+            }
+        }
+        return match resolve(&c.key) {
+            Resolved::Forward { port, vlan, dst_mac, src_mac, .. } => FlowOut::Forward(Fwd { port, vlan, dst_mac, src_mac }),
+            other => FlowOut::Unrouted(other),
+        };
+    }
+    match decide(cx, st, c, Dir::Orig, resolve) {
+        Ok(a) => out_of(&a),
+        Err(r) => FlowOut::Unrouted(r),
+    }
+}
+
+/// The TCP fields conntrack reads, from a TCP header of at least 20 bytes (`l4`) in a
+/// datagram whose L4 part is `l4_len` bytes long.
+pub fn tcp_segment(l4: &[u8], l4_len: usize) -> Option<TcpSegment> {
+    let t = crate::wire::tcp::TcpPacket::new_checked(l4).ok()?;
+    let flags = t.flags().bits();
+    let hlen = t.header_len();
+    let wscale = if flags & 0x02 != 0 { window_scale(t.options()) } else { None };
+    Some(TcpSegment {
+        flags,
+        seq: t.seq(),
+        ack: t.ack(),
+        window: t.window(),
+        payload_len: l4_len.saturating_sub(hlen) as u32,
+        wscale,
+    })
+}
+
+/// The window-scale option (kind 3) of a SYN's options.
+fn window_scale(mut opts: &[u8]) -> Option<u8> {
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => return None,
+            1 => opts = &opts[1..],
+            _ => {
+                let len = *opts.get(1)? as usize;
+                if len < 2 || len > opts.len() {
+                    return None;
+                }
+                if kind == 3 && len == 3 {
+                    return Some(opts[2].min(14));
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
