@@ -14,6 +14,13 @@
 #   --l3 N          route instead of bridge: the input arrives on an uplink of a routed
 #                   network with N /24 routes (16.0.0.0/24 upwards) to a gateway on the sink;
 #                   destinations spread over min(N, flows) of them (TTL-1, MAC rewrite)
+#   --policy N      stateful: the input arrives on an uplink and goes to an endpoint through
+#                   the flow table (conntrack) and NetworkPolicy with N ingress rules (0: no
+#                   policy, the flow table only); one rule allows the traffic, N-1 others
+#                   (ipBlocks and ports) are there to be compiled and looked through
+#   --syn           TCP SYNs instead of UDP: every frame opens a connection (new-flow rate;
+#                   use with --max-flows below --flows so each frame misses and evicts)
+#   --max-flows N   flows.max_per_worker (default: 2 x --flows, at least 1024)
 #   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
 #   --no-huge       run both without hugepages (anonymous memory)
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
@@ -30,6 +37,9 @@ cd "$(dirname "$0")/.."
 
 FLOWS=1024
 L3_ROUTES=0
+POLICY=-1
+SYN=0
+MAX_FLOWS=0
 DUR=10
 NO_HUGE=0
 SKIP_BUILD=0
@@ -47,6 +57,9 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --flows) FLOWS=${2:?--flows needs a number}; shift 2 ;;
         --l3) L3_ROUTES=${2:?--l3 needs a number of routes}; shift 2 ;;
+        --policy) POLICY=${2:?--policy needs a number of rules}; shift 2 ;;
+        --syn) SYN=1; shift ;;
+        --max-flows) MAX_FLOWS=${2:?--max-flows needs a number}; shift 2 ;;
         --seconds) DUR=${2:?--seconds needs a number}; shift 2 ;;
         --hugepages) PAGES=${2:?--hugepages needs a number}; shift 2 ;;
         --no-huge) NO_HUGE=1; shift ;;
@@ -156,13 +169,30 @@ if [ "$L3_ROUTES" -gt 0 ]; then
     [ "$L3_ROUTES" -le 1048576 ] || die "--l3 takes at most 1048576 routes (16.0.0.0/4 in /24s)"
     GEN_L3=(--dst-ip 16.0.0.1 --dst-prefixes $(( L3_ROUTES < FLOWS ? L3_ROUTES : FLOWS )))
 fi
-step gen-pcap timeout 120 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60 "${GEN_L3[@]}"
+if [ "$POLICY" -ge 0 ]; then
+    GEN_L3=(--dst-ip 10.1.0.10)
+    [ "$SYN" = 1 ] && GEN_L3+=(--tcp-syn)
+fi
+[ "$MAX_FLOWS" -gt 0 ] || MAX_FLOWS=$(( FLOWS * 2 > 1024 ? FLOWS * 2 : 1024 ))
+step gen-pcap timeout 300 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60 "${GEN_L3[@]}"
 
 # net_pcap's infinite_rx keeps every frame of the file in an mbuf of the pool: large
 # files need a larger pool than the defaults (testpmd 16384 here, sluice sized from its
 # rings). Both get the same size then: 2^n - 1 >= frames + 16384.
 TP_MBUFS=16384
 SL_MBUFS=0
+# Above 64k frames the pool would not fit in 2 GiB with 2 KB buffers: both programs then
+# use 256-byte buffers (plenty for 60-byte frames).
+SMALL_MBUFS=0
+[ "$FLOWS" -gt 65536 ] && SMALL_MBUFS=1
+TP_MBUF_SIZE=()
+SL_MEM_YAML="  data_room: 2048"
+MTU_YAML=""
+if [ "$SMALL_MBUFS" = 1 ]; then
+    TP_MBUF_SIZE=(--mbuf-size=384)
+    SL_MEM_YAML="  data_room: 256"
+    MTU_YAML="    mtu: 200"
+fi
 if [ "$FLOWS" -gt 4096 ]; then
     n=1
     while [ $((n - 1)) -lt $((FLOWS + 16384)) ]; do n=$((n * 2)); done
@@ -183,7 +213,7 @@ fi
 TP_LOG=$WORK/testpmd.log
 timeout -k 5 $((DUR + 60)) dpdk-testpmd -l 0,1 "${TP_MEM[@]}" --no-pci --log-level=error \
     --vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev "net_null0,no-rx=1" \
-    -- --forward-mode=io --no-flush-rx --total-num-mbufs=$TP_MBUFS --stats-period 1 \
+    -- --forward-mode=io --no-flush-rx --total-num-mbufs=$TP_MBUFS "${TP_MBUF_SIZE[@]}" --stats-period 1 \
     </dev/null >"$TP_LOG" 2>&1 &
 PID=$!
 # Port 0's Rx-pps, one value per stats block (the first block, at start, reads 0).
@@ -275,6 +305,59 @@ EOF
         printf "  - {network: bench, prefix: %d.%d.%d.0/24, via: {gateway: 198.51.100.1, port: out0, mac: \"02:00:00:00:aa:01\"}}\n",
             16 + int(i / 65536), int(i / 256) % 256, i % 256 }' >>"$CONF"
 fi
+if [ "$POLICY" -ge 0 ]; then
+    # Stateful: in0 is an uplink of network "bench"; every frame goes to endpoint "web"
+    # (10.1.0.10 on the sink) through the flow table and, with --policy N > 0, an ingress
+    # NetworkPolicy of N rules selecting it.
+    cat >"$CONF" <<EOF
+# scripts/bench.sh --policy $POLICY: pcap -> uplink -> conntrack + policy -> endpoint -> null.
+dpdk:
+  no_huge: $NO_HUGE_YAML
+  log_level: error
+main_core: 0
+mempool:
+  mbufs: $SL_MBUFS
+$SL_MEM_YAML
+workers:
+  cores: [1]
+ports:
+  - name: in0
+    devargs: "net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
+$MTU_YAML
+    uplink: {network: bench, ipv4: 192.0.2.2, mac: "02:00:00:00:00:02"}
+  - name: out0
+    devargs: "net_null0,no-rx=1"
+    rx: false
+$MTU_YAML
+networks:
+  - name: bench
+    subnets: ["10.1.0.0/24", "192.0.2.0/24"]
+    gateway: {ipv4: 10.1.0.1}
+endpoints:
+  - {name: web, network: bench, port: out0, mac: "02:00:00:00:01:0a", ips: [10.1.0.10], labels: {app: web}}
+flows:
+  max_per_worker: $MAX_FLOWS
+stats:
+  interval_s: 1
+EOF
+    if [ "$POLICY" -gt 0 ]; then
+        cat >>"$CONF" <<EOF
+network_policies:
+  - name: web
+    namespace: default
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      ingress:
+EOF
+        awk -v n="$((POLICY - 1))" 'BEGIN { for (i = 0; i < n; i++)
+            printf "        - {from: [{ipBlock: {cidr: 172.%d.%d.%d/28}}], ports: [{protocol: UDP, port: %d}]}\n",
+                16 + int(i / 4096) % 16, int(i / 16) % 256, (i % 16) * 16, 6000 + i % 50000 }' >>"$CONF"
+        cat >>"$CONF" <<EOF
+        - from: [{ipBlock: {cidr: 10.0.0.0/8}}]
+          ports: [{protocol: UDP, port: 5001}, {protocol: TCP, port: 5001}]
+EOF
+    fi
+fi
 SL_JSON=$WORK/sluice-stats.json
 # +1: the first line is the warm-up second.
 timeout -k 5 $((DUR + 60)) "$SLUICE" --log error run --config "$CONF" \
@@ -320,6 +403,10 @@ SL_DROPS=$(grep -o '"drops_total": *[0-9]*' "$SL_JSON" | head -n 1 | sed 's/.*: 
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 WHAT="L2 bridge"
 [ "$L3_ROUTES" -gt 0 ] && WHAT="L3 routing, $L3_ROUTES routes"
+if [ "$POLICY" -ge 0 ]; then
+    WHAT="stateful: conntrack + $POLICY NetworkPolicy rules, max $MAX_FLOWS flows"
+    [ "$SYN" = 1 ] && WHAT="$WHAT, TCP SYN (new flows)"
+fi
 printf '\nsluice system benchmark (%s): %s flows, 64-byte frames, pcap(infinite_rx) -> null, 1 forwarding core\n' "$WHAT" "$FLOWS"
 printf 'mode: %s   cpu: %s x %s   samples: median of %s s (testpmd) / %s s (sluice) after 1 s warm-up\n\n' \
     "$MODE" "$(nproc)" "$cpu" "${#tp[@]}" "${#sl[@]}"
@@ -328,6 +415,10 @@ printf '%-10s %-6s %12s %12s %15s %12s\n' "$MODE" "$FLOWS" "$TP_MPPS" "$SL_MPPS"
 printf '\nper-second samples (Mpps):\n  testpmd: %s\n  sluice:  %s\n' \
     "$(printf '%s\n' "${tp[@]}" | awk '{printf "%.2f ", $1 / 1e6}')" "$(printf '%.2f ' "${sl[@]}")"
 [ "${SL_DROPS:-0}" = 0 ] || printf 'note: sluice dropped %s packets (see --keep and the stats JSON)\n' "$SL_DROPS"
+if [ "$POLICY" -ge 0 ]; then
+    fl() { grep -o "\"$1\": *[0-9]*" "$SL_JSON" | head -n 1 | sed 's/.*: *//'; }
+    printf 'flow table: %s flows now, %s created, %s evicted, %s expired\n' "$(fl flows)" "$(fl flows_created)" "$(fl flows_evicted)" "$(fl flows_expired)"
+fi
 printf 'load besides the poller: %s%% of a CPU during testpmd, %s%% during sluice\n' "$TP_EXTRA" "$SL_EXTRA"
 [ -z "$disturbed" ] || printf 'WARNING: something else ran beside the measurement (cargo/rustc/sluice/testpmd, or over %s%% of a CPU): numbers are not trustworthy\n' "$MAX_EXTRA"
 [ "$busy_wait" = 0 ] || printf 'note: waited %s s for cargo/rustc to finish first\n' "$busy_wait"

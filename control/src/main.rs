@@ -138,6 +138,9 @@ enum Cmd {
         /// Spread destinations over this many consecutive /24s starting at --dst-ip.
         #[arg(long, default_value_t = 0)]
         dst_prefixes: u32,
+        /// TCP SYNs (each flow opening a connection) instead of UDP.
+        #[arg(long)]
+        tcp_syn: bool,
     },
 }
 
@@ -266,14 +269,14 @@ fn main() -> ExitCode {
             print!("{}", demo::config_text(&demo::workdir().join("udp-1k-flows.pcap")));
             ExitCode::SUCCESS
         }
-        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac, dst_ip, dst_prefixes } => {
+        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac, dst_ip, dst_prefixes, tcp_syn } => {
             let (Ok(dst_mac), Ok(src_mac)) = (dst_mac.parse(), src_mac.parse()) else {
                 return config_error(&ConfigError::new("--dst-mac/--src-mac", "not a MAC address"));
             };
             if flows == 0 || count == 0 || !(42..=9000).contains(&size) {
                 return config_error(&ConfigError::new("--flows/--count/--size", "flows and count > 0, size 42..9000"));
             }
-            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, dst_ip, dst_prefixes };
+            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, dst_ip, dst_prefixes, tcp_syn };
             match pcapgen::generate(&output, &spec) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

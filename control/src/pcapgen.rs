@@ -30,6 +30,8 @@ pub struct TrafficSpec {
     /// Spread destinations over this many /24s (`dst_ip`'s /24 and the ones after it);
     /// 0 or 1 keeps `dst_ip` for every frame.
     pub dst_prefixes: u32,
+    /// TCP SYNs (connection openings) instead of UDP datagrams.
+    pub tcp_syn: bool,
 }
 
 impl Default for TrafficSpec {
@@ -43,6 +45,7 @@ impl Default for TrafficSpec {
             count: 1024,
             dst_ip: Ipv4Addr::new(10, 1, 0, 1),
             dst_prefixes: 0,
+            tcp_syn: false,
         }
     }
 }
@@ -64,6 +67,9 @@ fn checksum(mut sum: u32, data: &[u8]) -> u16 {
 
 /// Frame number `i` of `spec`.
 pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
+    if spec.tcp_syn {
+        return syn_frame(spec, i);
+    }
     let flow = i % spec.flows.max(1);
     let l2 = if spec.vlan.is_some() { 18 } else { 14 };
     let len = spec.frame_len.max(l2 + 28);
@@ -110,6 +116,48 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
         c => c,
     };
     f[udp + 6..udp + 8].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Frame `i` of `spec` as a TCP SYN (no options) of flow `i % flows`, padded to
+/// `frame_len` with Ethernet padding (the IP length covers the 40 header bytes only).
+fn syn_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
+    let flow = i % spec.flows.max(1);
+    let l2 = if spec.vlan.is_some() { 18 } else { 14 };
+    let mut f = vec![0u8; spec.frame_len.max(l2 + 40)];
+    emit_header(&mut f, spec.dst_mac, spec.src_mac, spec.vlan.map(VlanTag::with_vid), EtherType::IPV4);
+    let src = Ipv4Addr::new(10, 0, (flow >> 8) as u8, flow as u8);
+    let dst = match spec.dst_prefixes {
+        0 | 1 => spec.dst_ip,
+        n => Ipv4Addr::from(u32::from(spec.dst_ip).wrapping_add((flow % n) << 8)),
+    };
+    {
+        let ip = &mut f[l2..l2 + 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&dst.octets());
+        let c = checksum(0, ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    let t = l2 + 20;
+    f[t..t + 2].copy_from_slice(&(1024 + (flow % 50000) as u16).to_be_bytes());
+    f[t + 2..t + 4].copy_from_slice(&5001u16.to_be_bytes());
+    f[t + 4..t + 8].copy_from_slice(&flow.wrapping_mul(2654435761).to_be_bytes());
+    f[t + 12] = 5 << 4;
+    f[t + 13] = 0x02;
+    f[t + 14..t + 16].copy_from_slice(&64240u16.to_be_bytes());
+    let mut pseudo = 0u32;
+    for w in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
+        pseudo += u16::from_be_bytes([w[0], w[1]]) as u32;
+    }
+    pseudo += 6 + 20;
+    let c = checksum(pseudo, &f[t..t + 20]);
+    f[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     f
 }
 
@@ -186,5 +234,20 @@ mod tests {
         assert_eq!(frames.len(), 5);
         assert_eq!(frames[3], udp_frame(&spec, 3));
         assert_eq!(&frames[0][12..16], &[0x81, 0, 0, 7]);
+    }
+
+    #[test]
+    fn syn_frames_are_valid_tcp_openings() {
+        let spec = TrafficSpec { flows: 10, tcp_syn: true, ..Default::default() };
+        let f = udp_frame(&spec, 3);
+        assert_eq!(f.len(), 60);
+        assert_eq!((f[23], f[14 + 20 + 13]), (6, 0x02), "TCP, SYN only");
+        assert_eq!(checksum(0, &f[14..34]), 0);
+        let mut pseudo = 0u32;
+        for w in f[26..34].chunks(2) {
+            pseudo += u16::from_be_bytes([w[0], w[1]]) as u32;
+        }
+        assert_eq!(checksum(pseudo + 6 + 20, &f[34..54]), 0, "TCP checksum over the 20-byte header");
+        assert_ne!(udp_frame(&spec, 4)[26..30], f[26..30]);
     }
 }
