@@ -462,9 +462,9 @@ impl<A: Copy + Default> FlowTable<A> {
         }
     }
 
-    /// The index's capacity (tests check it never changes).
+    /// The index's buckets and bytes allocated (tests check they never change).
     #[cfg(test)]
-    pub(super) fn index_capacity(&self) -> usize {
-        self.index.capacity()
+    pub(super) fn index_allocation(&self) -> (usize, usize) {
+        (self.index.num_buckets(), self.index.allocation_size())
     }
 }
