@@ -18,6 +18,7 @@ pub mod l3;
 pub mod local;
 pub mod packet;
 pub mod pipeline;
+pub mod policy;
 pub mod route;
 pub mod tables;
 pub mod wire;
