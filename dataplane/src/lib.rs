@@ -5,7 +5,8 @@
 //! [`dpdk`] is the one module (with the `sluice-ffi` crate) allowed to use `unsafe`.
 //!
 //! Layout (see shared/DESIGN.md): `wire` zero-copy header views, `packet` buffers and
-//! metadata, `l2` bridge tables and the MAC learning table, `pipeline` the burst stages,
+//! metadata, `l2` bridge tables and the MAC learning table, `flow` the per-worker flow table,
+//! connection tracking and fragment tracker, `pipeline` the burst stages,
 //! `worker` the polling loop and its counters, `tables` the immutable snapshot that the
 //! control thread publishes to the workers.
 #![deny(unsafe_code)]
@@ -13,11 +14,13 @@
 pub mod drop;
 #[allow(unsafe_code)]
 pub mod dpdk;
+pub mod flow;
 pub mod l2;
 pub mod l3;
 pub mod local;
 pub mod packet;
 pub mod pipeline;
+pub mod policy;
 pub mod route;
 pub mod tables;
 pub mod wire;

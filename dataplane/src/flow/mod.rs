@@ -1,0 +1,49 @@
+//! Flows: the per-worker flow table with timer-wheel aging, connection tracking for
+//! TCP/UDP/ICMP, and the fragment tracker.
+//!
+//! This module owns the per-connection state a worker keeps between packets: one
+//! [`FlowTable`] and one [`FragTable`] per worker, never shared (no locks, no atomics).
+//! The pipeline looks a packet's [`FlowKey`] up, inserts on a miss, caches its decision
+//! in [`FlowEntry::action`] (tagged with the ruleset `epoch` it was made under), and
+//! calls [`FlowTable::update`] per packet; the worker loop calls [`FlowTable::expire`]
+//! with a budget every iteration.
+//!
+//! # Design
+//!
+//! * One entry per connection, found from both directions: the key hashes symmetrically
+//!   ([`FlowKey::sym_hash`]) and the lookup compares the stored Orig key against the
+//!   packet's key both ways round, which also tells the packet's [`Dir`].
+//! * Everything is allocated by `new` at full size: a slab of entries with an intrusive
+//!   free list, a `hashbrown::HashTable<u32>` of slab indices sized for twice the
+//!   capacity (so it never grows), 65,536 per-VRF counters, and the timer wheel.
+//! * Aging is a hashed timer wheel (`wheel.rs`: 4,096 slots × 1.024 s) linked through
+//!   the entries. It is lazy: a packet only stores `last_seen_ms` and the state's
+//!   timeout; when a slot fires, each entry in it either expired or is relinked at its
+//!   real expiry. A full table evicts the entry nearest to expiry on the wheel.
+//! * Conntrack (`conntrack.rs`) is Linux's TCP machine and window tracking, liberal by
+//!   default; UDP/ICMP/other only note whether a reply was seen.
+//! * [`FragTable`] maps a datagram's fragments to its first fragment's decision.
+//!
+//! # Measured
+//!
+//! See `cargo bench -p sluice-perf --bench flow` (numbers in `table.rs`'s docs).
+
+mod conntrack;
+mod frag;
+mod key;
+mod table;
+mod wheel;
+
+#[cfg(test)]
+mod tests;
+
+pub use conntrack::{
+    tcp_flags, tcp_may_open, ConnState, CtVerdict, InvalidReason, TcpConn, TcpDir, TcpSegment, TcpState, Timeouts,
+};
+pub use frag::FragTable;
+pub use key::{Dir, FlowKey, FragKey};
+pub use table::{FlowConfig, FlowEntry, FlowId, FlowStats, FlowTable, InsertError};
+
+/// Length of one aging tick in milliseconds: entries expire at most this much after
+/// their timeout.
+pub const TICK_MS: u64 = 1 << wheel::TICK_SHIFT;

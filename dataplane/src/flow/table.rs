@@ -1,0 +1,470 @@
+//! The per-worker flow table: slab of entries, hash index, per-VRF counts, and aging.
+
+use hashbrown::HashTable;
+
+use super::conntrack::{ConnState, CtVerdict, TcpSegment, Timeouts};
+use super::key::{Dir, FlowKey};
+use super::wheel::{tick_at_or_after, tick_of, Wheel, NIL, SLOTS};
+
+/// Index of an entry (stable for the entry's life).
+pub type FlowId = u32;
+
+/// Flow-table configuration, fixed at construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Most entries per worker: the table never grows past it and never reallocates.
+    pub capacity: u32,
+    /// Idle timeouts per protocol and state.
+    pub timeouts: Timeouts,
+    /// false: liberal like Linux `nf_conntrack_tcp_be_liberal=1` + `tcp_loose=1`
+    /// (mid-stream pickup, window not enforced, only gross invalids flagged); true: a
+    /// TCP flow may only be opened by a SYN (no ACK), and out-of-window segments are
+    /// Invalid.
+    pub tcp_strict: bool,
+}
+
+impl Default for FlowConfig {
+    /// 64Ki entries, default timeouts, liberal TCP.
+    fn default() -> Self {
+        FlowConfig { capacity: 1 << 16, timeouts: Timeouts::default(), tcp_strict: false }
+    }
+}
+
+/// Why [`FlowTable::insert`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// The key's VRF already has `vrf_limit` flows (counted in `stats.vrf_limited`).
+    VrfLimit,
+    /// Nothing could be evicted (capacity 0).
+    Full,
+}
+
+/// One connection. The fields the lookup reads (`key`, `hash`) come first, in the first
+/// cache line; the per-packet fields follow in the second.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct FlowEntry<A> {
+    /// The connection in its Orig direction.
+    pub key: FlowKey,
+    /// `key.sym_hash()`, kept for rehashing the index without recomputing it.
+    pub hash: u64,
+    /// Ruleset epoch the actions were decided under (caller-owned).
+    pub epoch: u64,
+    /// Last packet accounted by [`FlowTable::update`] (or the insert time).
+    pub last_seen_ms: u64,
+    /// Idle timeout of the current state.
+    pub(super) timeout_ms: u64,
+    /// Wheel tick the entry is linked at (at most its real expiry tick).
+    pub(super) tick: u64,
+    /// Wheel list links; `next` also chains the free list.
+    pub(super) next: u32,
+    pub(super) prev: u32,
+    pub(super) live: bool,
+    /// Caller-owned cached decision per [`Dir`].
+    pub action: [A; 2],
+    /// Connection-tracking state.
+    pub ct: ConnState,
+    /// Packets per [`Dir`].
+    pub packets: [u64; 2],
+    /// Bytes per [`Dir`].
+    pub bytes: [u64; 2],
+    /// Insert time.
+    pub created_ms: u64,
+}
+
+impl<A: Copy + Default> FlowEntry<A> {
+    fn vacant(next: u32) -> Self {
+        FlowEntry {
+            key: FlowKey::default(),
+            hash: 0,
+            epoch: 0,
+            last_seen_ms: 0,
+            timeout_ms: 0,
+            tick: 0,
+            next,
+            prev: NIL,
+            live: false,
+            action: [A::default(); 2],
+            ct: ConnState::Other { replied: false },
+            packets: [0; 2],
+            bytes: [0; 2],
+            created_ms: 0,
+        }
+    }
+}
+
+impl<A> FlowEntry<A> {
+    /// Idle timeout of the entry's current state.
+    #[inline]
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+
+    /// When the entry expires unless a packet refreshes it (`expire` removes it at most
+    /// one wheel tick, 1.024 s, later).
+    #[inline]
+    pub fn expires_ms(&self) -> u64 {
+        self.last_seen_ms.saturating_add(self.timeout_ms)
+    }
+}
+
+/// Table counters (monotonic since construction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Entries inserted.
+    pub inserted: u64,
+    /// Entries removed by [`FlowTable::remove`] or [`FlowTable::clear`].
+    pub removed: u64,
+    /// Entries aged out by [`FlowTable::expire`].
+    pub expired: u64,
+    /// Entries evicted to make room for an insert.
+    pub evicted: u64,
+    /// Inserts refused by the per-VRF limit.
+    pub vrf_limited: u64,
+    /// Packets conntrack found invalid.
+    pub invalid: u64,
+}
+
+/// How many wheel entries eviction looks at, at most, to find one that is really close to
+/// expiry (an entry is linked at or before its real expiry, so the nearest slot can hold
+/// flows refreshed by traffic since).
+const EVICT_CANDIDATES: u32 = 4;
+
+/// The per-worker flow table. See the module docs.
+pub struct FlowTable<A> {
+    cfg: FlowConfig,
+    slab: Box<[FlowEntry<A>]>,
+    /// Slab indices, hashed by `FlowEntry::hash`; capacity for twice the slab, so it
+    /// never grows (see `new`).
+    index: HashTable<u32>,
+    /// Flows per VRF id.
+    vrf_count: Box<[u32; 65536]>,
+    wheel: Wheel,
+    /// Head of the free list (through `next`), or NIL.
+    free: u32,
+    len: u32,
+    stats: FlowStats,
+}
+
+impl<A: Copy + Default> FlowTable<A> {
+    /// Allocates everything for `cfg.capacity` entries (slab + hash index + wheel), once.
+    ///
+    /// The index is created for `2 * capacity` items: with at most half its capacity in
+    /// use, hashbrown never grows it; when tombstones use up its growth budget it
+    /// rehashes in place, without allocating.
+    pub fn new(cfg: &FlowConfig) -> Self {
+        let cap = cfg.capacity;
+        let slab: Box<[FlowEntry<A>]> =
+            (0..cap).map(|i| FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL })).collect();
+        let vrf_count: Box<[u32; 65536]> =
+            vec![0u32; 65536].into_boxed_slice().try_into().expect("65536 counters");
+        FlowTable {
+            cfg: cfg.clone(),
+            slab,
+            index: HashTable::with_capacity(2 * cap as usize),
+            vrf_count,
+            wheel: Wheel::new(),
+            free: if cap > 0 { 0 } else { NIL },
+            len: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// The configuration the table was built with.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
+        let (small, small_rev) = (key.small(), key.small_reversed());
+        let slab = &*self.slab;
+        let mut dir = Dir::Orig;
+        self.index
+            .find(hash, |&i| {
+                let Some(e) = slab.get(i as usize) else { return false };
+                let k = &e.key;
+                let ks = k.small();
+                if k.src == key.src && k.dst == key.dst && ks == small {
+                    dir = Dir::Orig;
+                    true
+                } else if k.src == key.dst && k.dst == key.src && ks == small_rev {
+                    dir = Dir::Reply;
+                    true
+                } else {
+                    false
+                }
+            })
+            .map(|&i| (i, dir))
+    }
+
+    /// Inserts a new connection with `key` as its Orig direction (caller checked it is
+    /// absent). `vrf_limit`: the most flows `key.vrf` may have in this table (u32::MAX:
+    /// none) -> Err(VrfLimit), counted. When the table is full, evicts the entry closest
+    /// to expiry (approximate, via the wheel; counted as evicted) — never fails for
+    /// capacity > 0. The new entry has ct state for its protocol (TCP: state before any
+    /// segment; the caller then calls `update` with the first packet), action/epoch
+    /// Default/0.
+    #[inline]
+    pub fn insert(&mut self, key: &FlowKey, hash: u64, now_ms: u64, vrf_limit: u32) -> Result<FlowId, InsertError> {
+        let vrf = usize::from(key.vrf);
+        if self.vrf_count[vrf] >= vrf_limit {
+            self.stats.vrf_limited += 1;
+            return Err(InsertError::VrfLimit);
+        }
+        if self.len == 0 {
+            // Nothing to age: skip the ticks no one processed (a fresh table starts at 0).
+            self.wheel.next_tick = self.wheel.next_tick.max(tick_of(now_ms));
+        }
+        if self.free == NIL {
+            let victim = self.pick_victim().ok_or(InsertError::Full)?;
+            self.release(victim);
+            self.stats.evicted += 1;
+        }
+        let id = self.free;
+        let ct = ConnState::new(key.proto);
+        let timeout_ms = ct.timeout_ms(&self.cfg.timeouts);
+        let Some(e) = self.slab.get_mut(id as usize) else { return Err(InsertError::Full) };
+        self.free = e.next;
+        *e = FlowEntry {
+            key: *key,
+            hash,
+            epoch: 0,
+            last_seen_ms: now_ms,
+            timeout_ms,
+            tick: 0,
+            next: NIL,
+            prev: NIL,
+            live: true,
+            action: [A::default(); 2],
+            ct,
+            packets: [0; 2],
+            bytes: [0; 2],
+            created_ms: now_ms,
+        };
+        let tick = self.wheel.clamp(tick_at_or_after(now_ms.saturating_add(timeout_ms)));
+        self.wheel.link(&mut self.slab, id, tick);
+        let slab = &*self.slab;
+        self.index.insert_unique(hash, id, |&i| slab.get(i as usize).map_or(0, |e| e.hash));
+        self.vrf_count[vrf] += 1;
+        self.len += 1;
+        self.stats.inserted += 1;
+        Ok(id)
+    }
+
+    /// The entry `id` (from `lookup`/`insert` in the same burst). Panics if `id` is out of
+    /// range; a removed entry's id gives a vacant entry.
+    #[inline]
+    pub fn entry(&self, id: FlowId) -> &FlowEntry<A> {
+        &self.slab[id as usize]
+    }
+
+    /// The entry `id`, mutable (for `action` and `epoch`). Panics like [`entry`](Self::entry).
+    #[inline]
+    pub fn entry_mut(&mut self, id: FlowId) -> &mut FlowEntry<A> {
+        &mut self.slab[id as usize]
+    }
+
+    /// Accounts one packet of `len` bytes in `dir`: counters, last_seen, conntrack state
+    /// (`tcp`: Some for TCP), and the entry's timeout for its new state. Invalid segments
+    /// change nothing in the entry (not even its counters or last_seen, so invalid
+    /// traffic cannot keep a flow alive) and are counted in stats.invalid; in liberal
+    /// mode only gross invalids (bad flag combinations) are reported.
+    ///
+    /// Does not relink in the wheel unless the new timeout expires before the tick the
+    /// entry is linked at (a FIN or RST): a refreshed entry is found still alive when
+    /// its slot fires and relinked then, so the per-packet cost is a few stores.
+    #[inline]
+    pub fn update(&mut self, id: FlowId, dir: Dir, len: u32, tcp: Option<&TcpSegment>, now_ms: u64) -> CtVerdict {
+        let strict = self.cfg.tcp_strict;
+        let Some(e) = self.slab.get_mut(id as usize) else { return CtVerdict::Ok };
+        if !e.live {
+            return CtVerdict::Ok;
+        }
+        let verdict = match (&mut e.ct, tcp) {
+            (ConnState::Tcp(c), Some(seg)) => c.update(dir, seg, strict),
+            (ConnState::Udp { replied } | ConnState::Icmp { replied } | ConnState::Other { replied }, _) => {
+                *replied |= dir == Dir::Reply;
+                CtVerdict::Ok
+            }
+            (ConnState::Tcp(_), None) => CtVerdict::Ok,
+        };
+        if verdict != CtVerdict::Ok {
+            self.stats.invalid += 1;
+            return verdict;
+        }
+        let d = dir.index() & 1;
+        e.packets[d] += 1;
+        e.bytes[d] += u64::from(len);
+        e.last_seen_ms = now_ms;
+        e.timeout_ms = e.ct.timeout_ms(&self.cfg.timeouts);
+        let due = tick_at_or_after(e.expires_ms());
+        if due < e.tick {
+            self.wheel.unlink(&mut self.slab, id);
+            let tick = self.wheel.clamp(due);
+            self.wheel.link(&mut self.slab, id, tick);
+        }
+        verdict
+    }
+
+    /// Removes entry `id` (a vacant or out-of-range id is ignored).
+    pub fn remove(&mut self, id: FlowId) {
+        if self.slab.get(id as usize).is_some_and(|e| e.live) {
+            self.release(id);
+            self.stats.removed += 1;
+        }
+    }
+
+    /// Expires idle entries whose timeout passed by `now_ms`, at most `budget` of them per
+    /// call (bounded work per worker loop). Returns how many expired.
+    ///
+    /// Processes the wheel's ticks from the last one processed up to `now_ms`'s. Each
+    /// entry of a firing slot is either expired or, if traffic refreshed it since it was
+    /// linked, relinked at its real expiry. `budget` bounds the entries looked at, expired
+    /// or relinked; the next call resumes where this one stopped. Between ticks (1.024 s)
+    /// a call costs a compare.
+    pub fn expire(&mut self, now_ms: u64, budget: u32) -> u32 {
+        let now_tick = tick_of(now_ms);
+        if self.wheel.next_tick > now_tick {
+            return 0;
+        }
+        if self.len == 0 {
+            self.wheel.next_tick = now_tick + 1;
+            return 0;
+        }
+        // One revolution visits every slot: after a long pause, skip the ticks in between.
+        self.wheel.next_tick = self.wheel.next_tick.max((now_tick + 1).saturating_sub(SLOTS as u64));
+        let (mut touched, mut expired) = (0u32, 0u32);
+        while self.wheel.next_tick <= now_tick {
+            loop {
+                let i = self.wheel.head(self.wheel.current_slot());
+                if i == NIL {
+                    break;
+                }
+                if touched == budget {
+                    return expired;
+                }
+                touched += 1;
+                let Some(e) = self.slab.get(i as usize) else { break };
+                let due = e.expires_ms();
+                if due <= now_ms {
+                    self.release(i);
+                    self.stats.expired += 1;
+                    expired += 1;
+                } else {
+                    // due > now_ms >= next_tick's start, so the new tick is a later one.
+                    self.wheel.unlink(&mut self.slab, i);
+                    let tick = self.wheel.clamp(tick_at_or_after(due).max(self.wheel.next_tick + 1));
+                    self.wheel.link(&mut self.slab, i, tick);
+                }
+            }
+            self.wheel.next_tick += 1;
+        }
+        expired
+    }
+
+    /// Live entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// No live entry.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `config().capacity`.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Live entries of `vrf`.
+    #[inline]
+    pub fn vrf_len(&self, vrf: u16) -> u32 {
+        self.vrf_count[usize::from(vrf)]
+    }
+
+    /// Counters since construction.
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    /// Every live entry (for `show flows`; not for the fast path: walks the whole slab).
+    pub fn iter(&self) -> impl Iterator<Item = (FlowId, &FlowEntry<A>)> {
+        self.slab.iter().enumerate().filter(|(_, e)| e.live).map(|(i, e)| (i as FlowId, e))
+    }
+
+    /// Removes everything (keeps the allocation); counted in `stats.removed`.
+    pub fn clear(&mut self) {
+        let cap = self.slab.len() as u32;
+        for (i, e) in self.slab.iter_mut().enumerate() {
+            let i = i as u32;
+            *e = FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL });
+        }
+        self.free = if cap > 0 { 0 } else { NIL };
+        self.index.clear();
+        self.wheel.clear();
+        self.vrf_count.fill(0);
+        self.stats.removed += u64::from(self.len);
+        self.len = 0;
+    }
+
+    /// Unlinks `id` from the wheel, the index and its VRF's count, and frees it.
+    fn release(&mut self, id: FlowId) {
+        self.wheel.unlink(&mut self.slab, id);
+        let Some(e) = self.slab.get_mut(id as usize) else { return };
+        let (hash, vrf) = (e.hash, usize::from(e.key.vrf));
+        e.live = false;
+        e.next = self.free;
+        e.prev = NIL;
+        self.free = id;
+        if let Ok(found) = self.index.find_entry(hash, |&i| i == id) {
+            found.remove();
+        }
+        self.vrf_count[vrf] = self.vrf_count[vrf].saturating_sub(1);
+        self.len -= 1;
+    }
+
+    /// The entry to evict: walks the wheel from the next tick to fire, over the nearest
+    /// non-empty slots, and takes the first entry still linked at its real expiry (no
+    /// traffic since it was linked, so nothing expires much sooner); failing that, the
+    /// soonest-expiring of the first [`EVICT_CANDIDATES`] looked at. Approximate LRU: an
+    /// entry linked early and refreshed since is skipped unless all candidates are.
+    fn pick_victim(&self) -> Option<FlowId> {
+        let start = self.wheel.next_occupied(self.wheel.current_slot())?;
+        let mut slot = start;
+        let mut best: Option<(u64, u32)> = None;
+        let mut seen = 0;
+        loop {
+            let mut i = self.wheel.head(slot);
+            while let Some(e) = self.slab.get(i as usize) {
+                let due = e.expires_ms();
+                if tick_at_or_after(due) <= e.tick {
+                    return Some(i);
+                }
+                if best.is_none_or(|(b, _)| due < b) {
+                    best = Some((due, i));
+                }
+                seen += 1;
+                if seen == EVICT_CANDIDATES {
+                    return best.map(|(_, i)| i);
+                }
+                i = e.next;
+            }
+            slot = self.wheel.next_occupied(slot + 1)?;
+            if slot == start {
+                return best.map(|(_, i)| i);
+            }
+        }
+    }
+
+    /// The index's buckets and bytes allocated (tests check they never change).
+    #[cfg(test)]
+    pub(super) fn index_allocation(&self) -> (usize, usize) {
+        (self.index.num_buckets(), self.index.allocation_size())
+    }
+}
