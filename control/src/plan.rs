@@ -63,6 +63,12 @@ impl Plan {
     /// Resolves `cfg` (already validated). Fails only on what needs the whole picture,
     /// naming the key.
     pub fn new(cfg: &Config) -> Result<Plan, ConfigError> {
+        Self::with_tables(cfg, &vec![MacAddr([2, 0, 0, 0, 0, 1]); cfg.ports.len()]).map(|(p, _)| p)
+    }
+
+    /// [`Plan::new`] and the tables it publishes for ports with `device_macs`, built once
+    /// (an apply of 10k rules compiles them once, not once to check and once to publish).
+    pub fn with_tables(cfg: &Config, device_macs: &[MacAddr]) -> Result<(Plan, Tables), ConfigError> {
         let n_workers = cfg.workers.cores.len();
         let mut ports = Vec::with_capacity(cfg.ports.len());
         for p in &cfg.ports {
@@ -141,9 +147,9 @@ impl Plan {
             policy: cfg.policy_spec()?,
             flows: cfg.flows.flow_config(),
         };
-        // Build once now so every L3 error shows before DPDK starts.
-        plan.tables(&vec![MacAddr([2, 0, 0, 0, 0, 1]); cfg.ports.len()])?;
-        Ok(plan)
+        // Built now so every L3 and policy error shows before DPDK starts.
+        let tables = plan.tables(device_macs)?;
+        Ok((plan, tables))
     }
 
     /// The tables to publish, given each port's device MAC (by port index).

@@ -91,8 +91,7 @@ impl Control {
         new.validate().map_err(ApiError::invalid)?;
         state::check_runtime_change(&self.config, &new)
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.path, e.msg))?;
-        let plan = Plan::new(&new).map_err(ApiError::invalid)?;
-        let tables = plan.tables(&self.macs).map_err(ApiError::invalid)?;
+        let (plan, tables) = Plan::with_tables(&new, &self.macs).map_err(ApiError::invalid)?;
         let diff = state::diff(&self.config, &new);
         if dry_run || new == self.config {
             return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });

@@ -94,7 +94,7 @@ pub struct Fwd {
 }
 
 /// What the stage decided.
-pub enum FlowOut {
+pub(super) enum FlowOut {
     Forward(Fwd),
     Drop(DropReason),
     /// Routing did not forward it: the caller answers (echo, ICMP unreachable) or drops.
@@ -186,7 +186,7 @@ fn decide(
 /// Runs the packet's connection through the flow table. `resolve` looks a key's
 /// destination up in the sender's VRF (FIB + ECMP by the key's hash).
 #[inline]
-pub fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve: impl Fn(&FlowKey) -> Resolved) -> FlowOut {
+pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve: impl Fn(&FlowKey) -> Resolved) -> FlowOut {
     let k = &c.key;
     if let FragPos::Tail(id) = c.frag {
         let fk = FragKey { src: k.src, dst: k.dst, id, vrf: k.vrf, proto: k.proto, v6: k.v6 };

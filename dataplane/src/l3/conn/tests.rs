@@ -5,7 +5,7 @@ use crate::flow::FlowConfig;
 use crate::l3::fixture::*;
 use crate::l3::forward::{process, L3State};
 use crate::l3::{L3Out, L3Tables};
-use crate::packet::{HeapBuf, PacketBuf};
+use crate::packet::HeapBuf;
 use crate::policy::{Direction, LabelSelector, Labels, NetworkPolicy, Peer, PolicyEndpoint, PolicyPort, PolicyRule, PolicySpec, PolicyTables, PortSpec};
 use crate::wire::checksum;
 use crate::wire::MacAddr;
@@ -152,9 +152,10 @@ fn no_policy_means_everything_routes_through_the_flow_table() {
     assert_eq!((st.counters.flows_created, st.flows.len(), st.counters.routed), (1, 1, 3));
 }
 
-/// Makes `f` (Ethernet + IPv4 at 14) a fragment: `offset` in bytes, more-fragments flag.
+/// Makes `f` (Ethernet, maybe 802.1Q, + IPv4) a fragment: `offset` in bytes, more-fragments flag.
 fn fragment(mut f: Vec<u8>, ident: u16, offset: u16, more: bool) -> Vec<u8> {
-    let ip = &mut f[14..];
+    let l2 = if f[12..14] == [0x81, 0] { 18 } else { 14 };
+    let ip = &mut f[l2..];
     ip[4..6].copy_from_slice(&ident.to_be_bytes());
     let fo = (offset / 8) | if more { 0x2000 } else { 0 };
     ip[6..8].copy_from_slice(&fo.to_be_bytes());
