@@ -242,3 +242,102 @@ endpoints:
         assert_eq!(e.path, *path, "{replace:?} gave {e}");
     }
 }
+
+const POLICY: &str = r#"
+dpdk: {no_huge: true, log_level: error}
+workers: {cores: [0]}
+ports:
+  - {name: p0, devargs: net_null0}
+  - {name: p1, devargs: net_null1}
+networks:
+  - {name: blue, subnets: ["10.1.0.0/24"], gateway: {ipv4: 10.1.0.1}, max_flows: 1000}
+namespaces:
+  - {name: prod, labels: {env: prod}}
+endpoints:
+  - {name: a, network: blue, port: p0, mac: "02:00:00:00:00:0a", ips: [10.1.0.10], namespace: prod, labels: {app: web}, ports: [{name: http, port: 8080}]}
+  - {name: b, network: blue, port: p1, mac: "02:00:00:00:00:0b", ips: [10.1.0.11], labels: {app: db}}
+network_policies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: web, namespace: prod, resourceVersion: "42", annotations: {x: y}}
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      policyTypes: [Ingress, Egress]
+      ingress:
+        - from:
+            - namespaceSelector: {matchLabels: {env: prod}}
+              podSelector: {matchExpressions: [{key: app, operator: In, values: [web, api]}]}
+            - ipBlock: {cidr: 192.0.2.0/24, except: [192.0.2.128/25]}
+          ports: [{port: http}, {protocol: UDP, port: 5000, endPort: 5010}]
+      egress: [{}]
+    status: {}
+  - name: db
+    spec: {podSelector: {matchLabels: {app: db}}}
+global_rules:
+  - {name: no-telnet, priority: 10, action: deny, protocol: TCP, destination: {ports: [23, "2323-2330"]}}
+  - {name: audit, action: log, source: {nets: ["10.0.0.0/8"], notNets: ["10.1.0.0/24"]}}
+flows: {max_per_worker: 4096, tcp_strict: true, timeouts: {udp_s: 60}}
+"#;
+
+fn policy_with(find: &str, replace: &str) -> String {
+    assert!(POLICY.contains(find), "{find}");
+    POLICY.replacen(find, replace, 1)
+}
+
+#[test]
+fn policies_parse_as_manifests_and_short_form() {
+    let c = Config::from_yaml(POLICY).unwrap();
+    let spec = c.policy_spec().unwrap();
+    assert_eq!(spec.policies.len(), 2);
+    assert_eq!((spec.policies[0].namespace.as_str(), spec.policies[0].name.as_str()), ("prod", "web"));
+    assert_eq!((spec.policies[1].namespace.as_str(), spec.policies[1].name.as_str()), ("default", "db"));
+    assert_eq!(spec.policies[0].ingress[0].ports.len(), 2);
+    assert_eq!(spec.policies[0].egress.len(), 1, "egress: [{{}}] is one allow-all rule");
+    assert_eq!(spec.endpoints[0].named_ports[0].port, 8080);
+    assert_eq!(spec.endpoints[1].namespace, "default");
+    assert_eq!(spec.global[0].dst_ports, vec![(23, 23), (2323, 2330)]);
+    assert_eq!(c.network_policies[0].key(), "prod/web");
+    let f = c.flows.flow_config();
+    assert_eq!((f.capacity, f.tcp_strict, f.timeouts.udp_ms, f.timeouts.tcp_syn_ms), (4096, true, 60_000, 30_000));
+    // It compiles into the published tables.
+    let plan = crate::plan::Plan::new(&c).unwrap();
+    assert_eq!(plan.flows.capacity, 4096);
+}
+
+#[test]
+fn policy_errors_name_the_key() {
+    for (find, replace, path) in [
+        ("apiVersion: networking.k8s.io/v1", "apiVersion: networking.k8s.io/v1beta1", "network_policies[0].apiVersion"),
+        ("kind: NetworkPolicy", "kind: Policy", "network_policies[0].kind"),
+        ("operator: In", "operator: Among", "network_policies[0].spec.ingress[0].from[0].podSelector.matchExpressions[0].operator"),
+        ("values: [web, api]", "values: []", "network_policies[0].spec.ingress[0].from[0].podSelector.matchExpressions[0].values"),
+        ("except: [192.0.2.128/25]", "except: [198.51.100.0/25]", "network_policies[0].spec.ingress[0].from[1].ipBlock.except[0]"),
+        ("cidr: 192.0.2.0/24", "cidr: 192.0.2.1/24", "network_policies[0].spec.ingress[0].from[1].ipBlock.cidr"),
+        ("endPort: 5010", "endPort: 4000", "network_policies[0].spec.ingress[0].ports[1].endPort"),
+        ("{port: http}", "{port: HTTP}", "network_policies[0].spec.ingress[0].ports[0].port"),
+        ("{port: http}", "{port: 70000}", "network_policies[0].spec.ingress[0].ports[0].port"),
+        ("{protocol: UDP, port: 5000", "{protocol: ICMP, port: 5000", "network_policies[0].spec.ingress[0].ports[1].protocol"),
+        ("policyTypes: [Ingress, Egress]", "policyTypes: [Ingress, Sideways]", "network_policies[0].spec.policyTypes[1]"),
+        ("{matchLabels: {env: prod}}", "{matchLabels: {\"bad key!\": prod}}", "network_policies[0].spec.ingress[0].from[0].namespaceSelector.matchLabels"),
+        ("- name: db\n", "- name: Db\n", "network_policies[1].name"),
+        ("{name: prod, labels", "{name: prod_1, labels", "namespaces[0].name"),
+        ("namespace: prod, labels: {app: web}", "namespace: prod, labels: {app: \"-web\"}", "endpoints[0].labels.app"),
+        ("[{name: http, port: 8080}]", "[{name: http, port: 0}]", "endpoints[0].ports[0].port"),
+        ("action: deny", "action: reject", "global_rules[0].action"),
+        ("protocol: TCP, destination", "protocol: GRE, destination", "global_rules[0].protocol"),
+        ("\"2323-2330\"", "\"2330-2323\"", "global_rules[0].destination.ports[1]"),
+        ("notNets: [\"10.1.0.0/24\"]", "notNets: [\"10.1.0.0/33\"]", "global_rules[1].source.notNets[0]"),
+        ("name: audit", "name: no-telnet", "global_rules[1].name"),
+        ("max_per_worker: 4096", "max_per_worker: 0", "flows.max_per_worker"),
+        ("timeouts: {udp_s: 60}", "timeouts: {udp_s: 0}", "flows.timeouts.udp_s"),
+        ("max_flows: 1000", "max_flows: 0", "networks[0].max_flows"),
+    ] {
+        let e = err(&policy_with(find, replace));
+        assert_eq!(e.path, path, "{find} -> {replace}: {e}");
+    }
+    // Both peers kinds in one peer, and a policy named twice.
+    let e = err(&policy_with("- ipBlock: {cidr", "  ipBlock: {cidr"));
+    assert_eq!(e.path, "network_policies[0].spec.ingress[0].from[0].ipBlock", "{e}");
+    let e = err(&policy_with("- name: db\n", "- name: web\n    namespace: prod\n"));
+    assert_eq!(e.path, "network_policies[1].name", "{e}");
+}
