@@ -9,6 +9,8 @@
 //! * `lookup_update`: the same plus `update` (UDP: counters and the replied flag; TCP:
 //!   an ACK on an established flow, liberal mode).
 //! * `insert_evict`: a new flow per packet on a full table, so every insert evicts.
+//! * `burst_miss_insert_evict`: the same as the pipeline does it, per new flow: a burst
+//!   of 32 missing lookups, then the 32 inserts.
 //! * `expire`: a table of 64k idle entries aged out in one `expire` call, per entry.
 
 use std::hint::black_box;
@@ -46,6 +48,11 @@ fn random_key(rng: &mut Rng, proto: u8) -> FlowKey {
         proto,
         v6: false,
     }
+}
+
+/// A key no table built by `build` holds (its source is outside the 32-bit space).
+fn new_key(keys: &[FlowKey], i: u64) -> FlowKey {
+    FlowKey { src: (1 << 40) | u128::from(i), ..keys[i as usize % keys.len()] }
 }
 
 /// A full table of `n` flows (alternately UDP and TCP) and their keys.
@@ -115,10 +122,34 @@ fn lookup(c: &mut Criterion) {
                 now += 1;
                 for _ in 0..PKTS {
                     i += 1;
-                    // Addresses outside the 32-bit space of `build`: always new.
-                    let k = FlowKey { src: (1 << 40) | u128::from(i), ..keys[i as usize % keys.len()] };
+                    let k = new_key(&keys, i);
                     let id = t.insert(&k, k.sym_hash(), now, u32::MAX).expect("evicts");
                     t.update(id, Dir::Orig, 100, None, now);
+                }
+            })
+        });
+        // As the pipeline does it: a burst of 32 lookups (all missing; their index probes
+        // overlap), then an insert + update per miss, whose probe is now in cache.
+        g.bench_function(BenchmarkId::new("burst_miss_insert_evict", name), |b| {
+            b.iter(|| {
+                now += 1;
+                for _ in 0..PKTS / 32 {
+                    let mut burst = [(FlowKey::default(), 0u64); 32];
+                    for slot in &mut burst {
+                        i += 1;
+                        let k = new_key(&keys, i);
+                        *slot = (k, k.sym_hash());
+                    }
+                    let mut missing = [false; 32];
+                    for (m, (k, h)) in missing.iter_mut().zip(&burst) {
+                        *m = t.lookup(k, *h).is_none();
+                    }
+                    for (m, (k, h)) in missing.iter().zip(&burst) {
+                        if *m {
+                            let id = t.insert(k, *h, now, u32::MAX).expect("evicts");
+                            t.update(id, Dir::Orig, 100, None, now);
+                        }
+                    }
                 }
             })
         });
