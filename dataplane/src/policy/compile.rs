@@ -95,7 +95,7 @@ impl PortSets {
 
     /// The set a rule's `ports` list allows. Named ports that no endpoint has can never
     /// match and are dropped.
-    fn from_ports(&mut self, ports: &[PolicyPort], names: &HashMap<&str, u32>) -> u32 {
+    fn of_ports(&mut self, ports: &[PolicyPort], names: &HashMap<&str, u32>) -> u32 {
         let mut set = PortSet { all: ports.is_empty(), ..PortSet::default() };
         for p in ports {
             match &p.port {
@@ -242,11 +242,12 @@ struct DirAcc<'a> {
     blocks: Vec<(&'a IpBlock, u32)>,
 }
 
-/// Builds identities: one per distinct (namespace, labels, named ports).
-fn build_universe<'a>(
-    spec: &'a PolicySpec,
-    names: &mut HashMap<&'a str, u32>,
-) -> (Universe<'a>, Vec<u32>, Vec<Vec<(u32, u8, u16)>>) {
+/// Per identity, its named ports as `(name id, proto, port)`.
+type NamedPorts = Vec<Vec<(u32, u8, u16)>>;
+
+/// Builds identities: one per distinct (namespace, labels, named ports). Returns them
+/// with the endpoint → identity array and each identity's named ports.
+fn build_universe<'a>(spec: &'a PolicySpec, names: &mut HashMap<&'a str, u32>) -> (Universe<'a>, Vec<u32>, NamedPorts) {
     let mut ns_labels = Vec::new();
     let mut ns_index: HashMap<&str, u32> = HashMap::new();
     fn add_ns<'a>(name: &'a str, labels: Option<&Labels>, ns_labels: &mut Vec<Labels>, ns_index: &mut HashMap<&'a str, u32>) {
@@ -325,7 +326,7 @@ impl PolicyTables {
                     acc[d][x as usize].isolated = true;
                 }
                 for rule in p.rules(dir) {
-                    let ports = sets.from_ports(&rule.ports, &names);
+                    let ports = sets.of_ports(&rule.ports, &names);
                     if ports == NO_PORTS {
                         continue;
                     }

@@ -229,7 +229,7 @@ fn gen_query(g: &mut Gen, n_eps: usize) -> Query {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn classify_matches_reference(seed in any::<u64>()) {
