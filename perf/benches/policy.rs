@@ -182,7 +182,7 @@ fn global_spec(n: usize, rng: &mut Rng) -> PolicySpec {
 fn global_queries(rng: &mut Rng) -> Vec<Query> {
     (0..QUERIES)
         .map(|_| {
-            let mut side = |rng: &mut Rng| {
+            let side = |rng: &mut Rng| {
                 if rng.below(2) == 0 {
                     let e = rng.below(ENDPOINTS);
                     (Some(e as u32), ep_addr(e))
@@ -211,10 +211,11 @@ fn run(c: &mut Criterion, group: &str, build: impl Fn(usize, &mut Rng) -> (Polic
         let t = Instant::now();
         let tables = PolicyTables::compile(&spec).expect("valid spec");
         eprintln!(
-            "{group} {name}: {} rules, {} identities, compile {:.1} ms",
+            "{group} {name}: {} rules, {} identities, compile {:.1} ms, {:.2} MiB",
             tables.rule_count(),
             tables.identity_count(),
-            t.elapsed().as_secs_f64() * 1e3
+            t.elapsed().as_secs_f64() * 1e3,
+            tables.memory_bytes() as f64 / (1024.0 * 1024.0)
         );
         let allowed = queries.iter().filter(|q| tables.classify(q).allow).count();
         eprintln!("{group} {name}: {allowed} of {} queries allowed", queries.len());
