@@ -98,15 +98,47 @@ pub(crate) struct Identity {
     pub(crate) egress: DirTable,
 }
 
-/// One field's rows (Lakshman–Stiliadis): bit r of a row is set iff rule r accepts the
-/// field values of that class.
+/// One field's rows (Lakshman–Stiliadis): bit r of a class's row is set iff rule r
+/// accepts the field values of that class.
+///
+/// Rows of neighbouring classes differ only in the few rules whose prefixes, ranges or
+/// selectors separate them, so a class's row is stored as a dense *base* row shared by
+/// many classes plus a sparse list of the words where it differs. That keeps 10k rules'
+/// rows in a few hundred KiB instead of tens of MiB, which is what keeps classify in
+/// cache.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FieldRows {
-    /// All rows, `words` each; row id = index. Row 0 is all zeros.
-    pub(crate) rows: Vec<u64>,
-    /// Per row, `summary_words` words: bit w set iff word w of the row holds a rule
+    /// Dense base rows, `words` each.
+    pub(crate) bases: Vec<u64>,
+    /// Per class: (base row index, start and end of its slice of `diffs`).
+    pub(crate) classes: Vec<(u32, u32, u32)>,
+    /// (word index, word) where a class's row differs from its base; sorted per class.
+    pub(crate) diffs: Vec<(u32, u64)>,
+    /// Per class, `summary_words` words: bit w set iff word w of the row holds a rule
     /// *anchored* in this field (see [`GlobalTables`]).
     pub(crate) anchored: Vec<u64>,
+}
+
+/// One class's row during a walk over increasing word indexes.
+struct RowCursor<'a> {
+    base: &'a [u64],
+    diffs: &'a [(u32, u64)],
+}
+
+impl RowCursor<'_> {
+    /// Word `w` of the row; `w` must not decrease between calls (the diff slice is
+    /// consumed as the walk passes it).
+    #[inline]
+    fn word(&mut self, w: usize) -> u64 {
+        while let Some((&(dw, v), rest)) = self.diffs.split_first() {
+            match (dw as usize).cmp(&w) {
+                std::cmp::Ordering::Less => self.diffs = rest,
+                std::cmp::Ordering::Equal => return v,
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        self.base.get(w).copied().unwrap_or(0)
+    }
 }
 
 /// The global rules as bit vectors, one bit per rule in (priority, list index) order,
@@ -186,7 +218,7 @@ impl PolicyTables {
         let ids: usize = self.identities.iter().map(|i| size_of::<Identity>() + i.named.capacity() * 8 + dir(&i.ingress) + dir(&i.egress)).sum();
         let sets: usize = self.port_sets.iter().map(|s| size_of::<PortSet>() + s.ranges.capacity() * 6 + s.named.capacity() * 8).sum();
         let g = &self.global;
-        let global = g.fields.iter().map(|f| (f.rows.capacity() + f.anchored.capacity()) * 8).sum::<usize>()
+        let global = g.fields.iter().map(|f| (f.bases.capacity() + f.anchored.capacity()) * 8 + f.classes.capacity() * 12 + f.diffs.capacity() * 16).sum::<usize>()
             + g.actions.capacity() * 8
             + (g.src_ident.capacity() + g.dst_ident.capacity() + g.proto_rows.capacity()) * 4
             + g.src4.memory_bytes()
@@ -277,12 +309,18 @@ impl PolicyTables {
             p => g.proto_rows.get(usize::from(p)).copied().unwrap_or(0),
         };
         let rows = [src_ep, dst_ep, src_addr, dst_addr, port];
-        let mut r: [&[u64]; 5] = [&[]; 5];
+        let mut r: [RowCursor; 5] = std::array::from_fn(|_| RowCursor { base: &[], diffs: &[] });
         let mut s: [&[u64]; 5] = [&[]; 5];
-        for (f, (field, &row)) in g.fields.iter().zip(&rows).enumerate() {
-            let row = row as usize;
-            r[f] = field.rows.get(row * g.words..(row + 1) * g.words).unwrap_or(&[]);
-            s[f] = field.anchored.get(row * g.summary_words..(row + 1) * g.summary_words).unwrap_or(&[]);
+        for (f, (field, &class)) in g.fields.iter().zip(&rows).enumerate() {
+            let class = class as usize;
+            if let Some(&(base, start, end)) = field.classes.get(class) {
+                let base = base as usize;
+                r[f] = RowCursor {
+                    base: field.bases.get(base * g.words..(base + 1) * g.words).unwrap_or(&[]),
+                    diffs: field.diffs.get(start as usize..end as usize).unwrap_or(&[]),
+                };
+            }
+            s[f] = field.anchored.get(class * g.summary_words..(class + 1) * g.summary_words).unwrap_or(&[]);
         }
         let word = |x: &[u64], i: usize| x.get(i).copied().unwrap_or(0);
         let mut log = false;
@@ -292,7 +330,7 @@ impl PolicyTables {
             while candidates != 0 {
                 let w = sw * 64 + candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;
-                let mut bits = r.iter().fold(u64::MAX, |acc, x| acc & word(x, w));
+                let mut bits = r.iter_mut().fold(u64::MAX, |acc, x| acc & x.word(w));
                 while bits != 0 {
                     let bit = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;

@@ -543,7 +543,7 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
     let dst6 = address_rows(&rules, f_dst, |r| &r.dst, true, |x| x);
 
     let proto_ok = |r: &GlobalRule, p: u8| r.protocol.is_none_or(|x| x == p);
-    let proto_rows = (0..=255u8)
+    let proto_rows: Vec<u32> = (0..=255u8)
         .map(|p| {
             let mut row = vec![0u64; words];
             for (bit, r) in rules.iter().enumerate() {
@@ -587,20 +587,20 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         set_bit(&mut anchor_masks[f], bit, true);
     }
     let summary_words = words.div_ceil(64);
-    let fields = fields.map(|f| f.rows).into_iter().zip(&anchor_masks).map(|(rows, mask)| {
-        let n_rows = rows.len() / words.max(1);
-        let mut anchored = vec![0u64; n_rows * summary_words];
-        for r in 0..n_rows {
-            for w in 0..words {
-                if rows[r * words + w] & mask[w] != 0 {
-                    anchored[r * summary_words + w / 64] |= 1 << (w % 64);
-                }
-            }
-        }
-        FieldRows { rows, anchored }
-    });
-    let mut fields = fields.collect::<Vec<_>>().into_iter();
-    let fields = std::array::from_fn(|_| fields.next().unwrap_or_default());
+    let [f_src_ep, f_dst_ep, f_src, f_dst, f_port] = fields;
+    let mut masks = anchor_masks.iter();
+    let mut next_mask = || masks.next().map_or(&[][..], |m| &m[..]);
+    let mut src_ep_classes = src_ident.clone();
+    src_ep_classes.push(src_external);
+    let mut dst_ep_classes = dst_ident.clone();
+    dst_ep_classes.push(dst_external);
+    let fields = [
+        sparsify(f_src_ep, next_mask(), &[&src_ep_classes]),
+        sparsify(f_dst_ep, next_mask(), &[&dst_ep_classes]),
+        sparsify(f_src, next_mask(), &[&src4.values, &src6.values]),
+        sparsify(f_dst, next_mask(), &[&dst4.values, &dst6.values]),
+        sparsify(f_port, next_mask(), &[&proto_rows, &port_rows[0].values, &port_rows[1].values, &port_rows[2].values]),
+    ];
     GlobalTables {
         words,
         summary_words,
@@ -617,6 +617,58 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         proto_rows,
         port_rows,
     }
+}
+
+/// Converts one field's dense rows to base + diff form (see [`FieldRows`]), with the
+/// anchored summaries. Each class takes as base the most common row of the first class
+/// list (interval map or identity array) it appears in: in an interval map that is the
+/// row of the gaps between prefixes, so most classes differ from it in a few words.
+fn sparsify(rows: Rows, mask: &[u64], lists: &[&[u32]]) -> FieldRows {
+    let words = rows.words;
+    let summary_words = words.div_ceil(64);
+    let n_rows = rows.rows.len() / words.max(1);
+    let row = |r: usize| &rows.rows[r * words..(r + 1) * words];
+    let mut base_of = vec![u32::MAX; n_rows];
+    for list in lists {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for &c in *list {
+            *counts.entry(c).or_default() += 1;
+        }
+        let Some(mode) = counts.iter().max_by_key(|&(&c, &n)| (n, std::cmp::Reverse(c))).map(|(&c, _)| c) else { continue };
+        for &c in *list {
+            if base_of[c as usize] == u32::MAX {
+                base_of[c as usize] = mode;
+            }
+        }
+    }
+    let mut out = FieldRows::default();
+    let mut base_index: HashMap<u32, u32> = HashMap::new();
+    for (c, base) in base_of.iter_mut().enumerate() {
+        if *base == u32::MAX {
+            *base = c as u32;
+        }
+        let b = *base as usize;
+        let next = base_index.len() as u32;
+        let idx = *base_index.entry(*base).or_insert_with(|| {
+            out.bases.extend_from_slice(row(b));
+            next
+        });
+        let start = out.diffs.len() as u32;
+        for (w, (&x, &y)) in row(c).iter().zip(row(b)).enumerate() {
+            if x != y {
+                out.diffs.push((w as u32, x));
+            }
+        }
+        out.classes.push((idx, start, out.diffs.len() as u32));
+        let mut summary = vec![0u64; summary_words];
+        for (w, &x) in row(c).iter().enumerate() {
+            if x & mask.get(w).copied().unwrap_or(0) != 0 {
+                summary[w / 64] |= 1 << (w % 64);
+            }
+        }
+        out.anchored.extend_from_slice(&summary);
+    }
+    out
 }
 
 /// Address classes of one side and family: bit r set iff rule r's `nets` (if any) hold
