@@ -42,7 +42,8 @@
 //!   order; five fields each map the packet to a row: source identity (or "outside"),
 //!   destination identity, source address class, destination address class (interval
 //!   maps over all nets/not_nets boundaries), and protocol/destination-port class. Rows
-//!   are interned per field. Plain bit vectors still cost rules/64 words per packet,
+//!   are interned per field and stored as a dense base row shared by many classes plus
+//!   the few words where each class differs. Plain bit vectors still cost rules/64 words per packet,
 //!   because wildcards make rows dense, and the usual aggregate summary (ABV) does not
 //!   help when every field's row is dense. So each rule is *anchored* in its most
 //!   selective constrained field (estimated at compile time: share of identities,
@@ -64,20 +65,23 @@
 //! independent queries per iteration (scenarios in `perf/benches/policy.rs`):
 //!
 //! ```text
-//!   rules   NetworkPolicy           global rules
-//!           classify   compile      classify   compile   memory
-//!   10      11.8 ns    0.9 ms       27.5 ns    0.5 ms    0.4 MiB
-//!   1k      15.4 ns    2.2 ms       51.0 ns    1.4 ms    0.7 MiB
-//!   10k     16.4 ns    12.6 ms      105 ns     36 ms     22 MiB
+//!   rules   NetworkPolicy                  global rules
+//!           classify   compile   memory    classify   compile   memory
+//!   10      12.6 ns    0.9 ms    0.4 MiB   35 ns      0.5 ms    0.4 MiB
+//!   1k      15.6 ns    1.9 ms    0.4 MiB   59 ns      1.5 ms    0.5 MiB
+//!   10k     16.8 ns    9.2 ms    0.5 MiB   119 ns     25 ms     2.0 MiB
 //! ```
 //!
-//! NetworkPolicy classification is flat (the growth from 10 to 1k is the per-identity
-//! tables leaving L1). Global rules grow with the number of candidate words the anchored
-//! summaries leave (a few per query at 10k) and with the dense rows leaving the cache:
-//! at 10k rules the address-class rows are most of the 22 MiB. Storing address and port
-//! rows as a shared base plus a sparse per-class delta (a class differs from the base
-//! only in the rules whose prefixes hold it) would cut that to about a megabyte; not
-//! done yet.
+//! NetworkPolicy classification is flat (the step from 10 to 1k is the per-identity
+//! tables leaving L1). Global rules are not flat yet: in this rule mix a query at 10k
+//! rules really matches several rules (selector-only rules on its source identity, Log
+//! rules, port ranges), and each word holding one costs five row reads. Plain dense
+//! bit vectors scan all rules/64 words per query (390 ns at 10k here); the anchored
+//! summaries brought that to 105 ns with dense rows (22 MiB at 10k) and 119 ns with the
+//! base + diff rows (2 MiB), kept because in the worker the classifier shares the cache
+//! with the FIB and flow tables. Next steps if global rule sets grow: anchor on the
+//! pair of most selective fields, and bucket rules by priority band so a walk stops at
+//! the first decisive band.
 
 mod classify;
 mod compile;
