@@ -25,6 +25,12 @@ pub(crate) struct IntervalMap<K> {
     pub(crate) values: Vec<u32>,
 }
 
+impl<K> IntervalMap<K> {
+    fn memory_bytes(&self) -> usize {
+        self.starts.capacity() * size_of::<K>() + self.values.capacity() * 4
+    }
+}
+
 impl<K: Copy + Ord> IntervalMap<K> {
     /// The value of the interval holding `key`, or `default` for an empty map.
     #[inline]
@@ -92,18 +98,69 @@ pub(crate) struct Identity {
     pub(crate) egress: DirTable,
 }
 
-/// The global rules as bit vectors (Lakshman–Stiliadis), one bit per rule in
-/// (priority, list index) order, with an aggregate summary bit per 64-bit word (ABV).
+/// One field's rows (Lakshman–Stiliadis): bit r of a class's row is set iff rule r
+/// accepts the field values of that class.
+///
+/// Rows of neighbouring classes differ only in the few rules whose prefixes, ranges or
+/// selectors separate them, so a class's row is stored as a dense *base* row shared by
+/// many classes plus a sparse list of the words where it differs. That keeps 10k rules'
+/// rows in a few hundred KiB instead of tens of MiB, which is what keeps classify in
+/// cache.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FieldRows {
+    /// Dense base rows, `words` each.
+    pub(crate) bases: Vec<u64>,
+    /// Per class: (base row index, start and end of its slice of `diffs`).
+    pub(crate) classes: Vec<(u32, u32, u32)>,
+    /// (word index, word) where a class's row differs from its base; sorted per class.
+    pub(crate) diffs: Vec<(u32, u64)>,
+    /// Per class, `summary_words` words: bit w set iff word w of the row holds a rule
+    /// *anchored* in this field (see [`GlobalTables`]).
+    pub(crate) anchored: Vec<u64>,
+}
+
+/// One class's row during a walk over increasing word indexes.
+struct RowCursor<'a> {
+    base: &'a [u64],
+    diffs: &'a [(u32, u64)],
+}
+
+impl RowCursor<'_> {
+    /// Word `w` of the row; `w` must not decrease between calls (the diff slice is
+    /// consumed as the walk passes it).
+    #[inline]
+    fn word(&mut self, w: usize) -> u64 {
+        while let Some((&(dw, v), rest)) = self.diffs.split_first() {
+            match (dw as usize).cmp(&w) {
+                std::cmp::Ordering::Less => self.diffs = rest,
+                std::cmp::Ordering::Equal => return v,
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        self.base.get(w).copied().unwrap_or(0)
+    }
+}
+
+/// The global rules as bit vectors, one bit per rule in (priority, list index) order,
+/// over five fields: source endpoint, destination endpoint, source address, destination
+/// address, protocol/port.
+///
+/// Plain bit vectors cost O(rules / 64) per packet, because wildcards make every row
+/// dense. So each rule is also *anchored* in its most selective constrained field, and
+/// each row carries a summary (ABV) of the words holding rules anchored in that field
+/// and matching this class. A rule that matches the packet matches its anchor field, so
+/// the OR of the five anchored summaries names every word that can hold a match; only
+/// those words are ANDed in full. For realistic rule sets that is a handful of words
+/// however many rules there are.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct GlobalTables {
     /// 64-bit words per row.
     pub(crate) words: usize,
     /// Summary words per row (`words` / 64, rounded up).
     pub(crate) summary_words: usize,
-    /// All rows, `words` each; a row id is its index.
-    pub(crate) rows: Vec<u64>,
-    /// Per row, bit w set iff word w of the row is non-zero.
-    pub(crate) summaries: Vec<u64>,
+    /// Source endpoint, destination endpoint, source address, destination address,
+    /// protocol/port.
+    pub(crate) fields: [FieldRows; 5],
     /// Bit order → (action, index into `PolicySpec::global`).
     pub(crate) actions: Vec<(GlobalAction, u32)>,
     /// Identity → row, for the source and destination endpoint fields.
@@ -155,11 +212,28 @@ impl PolicyTables {
         self.identities.len()
     }
 
+    /// Approximate heap bytes of the compiled tables (for stats and benches).
+    pub fn memory_bytes(&self) -> usize {
+        let dir = |t: &DirTable| t.peers.capacity() * 9 + t.blocks4.memory_bytes() + t.blocks6.memory_bytes();
+        let ids: usize = self.identities.iter().map(|i| size_of::<Identity>() + i.named.capacity() * 8 + dir(&i.ingress) + dir(&i.egress)).sum();
+        let sets: usize = self.port_sets.iter().map(|s| size_of::<PortSet>() + s.ranges.capacity() * 6 + s.named.capacity() * 8).sum();
+        let g = &self.global;
+        let global = g.fields.iter().map(|f| (f.bases.capacity() + f.anchored.capacity()) * 8 + f.classes.capacity() * 12 + f.diffs.capacity() * 16).sum::<usize>()
+            + g.actions.capacity() * 8
+            + (g.src_ident.capacity() + g.dst_ident.capacity() + g.proto_rows.capacity()) * 4
+            + g.src4.memory_bytes()
+            + g.src6.memory_bytes()
+            + g.dst4.memory_bytes()
+            + g.dst6.memory_bytes()
+            + g.port_rows.iter().map(IntervalMap::memory_bytes).sum::<usize>();
+        self.ep_identity.capacity() * 4 + ids + sets + global
+    }
+
     /// The verdict for the first packet of a connection.
     ///
     /// Cost does not grow with the number of NetworkPolicy rules (a few hash and binary
     /// searches on the identities' precomputed tables) and grows with global rules only
-    /// through the bit-vector words that survive the summary AND. No allocation, no
+    /// through the bit-vector words that can hold a match (see `GlobalTables`). No allocation, no
     /// panic, whatever the query holds.
     pub fn classify(&self, q: &Query) -> Verdict {
         let src_id = q.src_ep.and_then(|e| self.ep_identity.get(e as usize)).copied();
@@ -235,21 +309,28 @@ impl PolicyTables {
             p => g.proto_rows.get(usize::from(p)).copied().unwrap_or(0),
         };
         let rows = [src_ep, dst_ep, src_addr, dst_addr, port];
-        let row = |r: u32| -> &[u64] { g.rows.get(r as usize * g.words..(r as usize + 1) * g.words).unwrap_or(&[]) };
-        let summary = |r: u32| -> &[u64] {
-            g.summaries.get(r as usize * g.summary_words..(r as usize + 1) * g.summary_words).unwrap_or(&[])
-        };
-        let r = rows.map(row);
-        let s = rows.map(summary);
+        let mut r: [RowCursor; 5] = std::array::from_fn(|_| RowCursor { base: &[], diffs: &[] });
+        let mut s: [&[u64]; 5] = [&[]; 5];
+        for (f, (field, &class)) in g.fields.iter().zip(&rows).enumerate() {
+            let class = class as usize;
+            if let Some(&(base, start, end)) = field.classes.get(class) {
+                let base = base as usize;
+                r[f] = RowCursor {
+                    base: field.bases.get(base * g.words..(base + 1) * g.words).unwrap_or(&[]),
+                    diffs: field.diffs.get(start as usize..end as usize).unwrap_or(&[]),
+                };
+            }
+            s[f] = field.anchored.get(class * g.summary_words..(class + 1) * g.summary_words).unwrap_or(&[]);
+        }
+        let word = |x: &[u64], i: usize| x.get(i).copied().unwrap_or(0);
         let mut log = false;
         for sw in 0..g.summary_words {
-            let word = |x: &[u64], i: usize| x.get(i).copied().unwrap_or(0);
-            // Words of rules that every field could match; almost always very few.
-            let mut candidates = s.iter().fold(u64::MAX, |acc, x| acc & word(x, sw));
+            // Words holding a rule whose anchor field matches: usually very few.
+            let mut candidates = s.iter().fold(0, |acc, x| acc | word(x, sw));
             while candidates != 0 {
                 let w = sw * 64 + candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;
-                let mut bits = r.iter().fold(u64::MAX, |acc, x| acc & word(x, w));
+                let mut bits = r.iter_mut().fold(u64::MAX, |acc, x| acc & x.word(w));
                 while bits != 0 {
                     let bit = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 
-use super::classify::{DirTable, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
+use super::classify::{DirTable, FieldRows, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
 use super::model::*;
 use super::validate::validate;
 use super::{PolicyError, PolicyTables};
@@ -95,7 +95,7 @@ impl PortSets {
 
     /// The set a rule's `ports` list allows. Named ports that no endpoint has can never
     /// match and are dropped.
-    fn from_ports(&mut self, ports: &[PolicyPort], names: &HashMap<&str, u32>) -> u32 {
+    fn of_ports(&mut self, ports: &[PolicyPort], names: &HashMap<&str, u32>) -> u32 {
         let mut set = PortSet { all: ports.is_empty(), ..PortSet::default() };
         for p in ports {
             match &p.port {
@@ -242,11 +242,12 @@ struct DirAcc<'a> {
     blocks: Vec<(&'a IpBlock, u32)>,
 }
 
-/// Builds identities: one per distinct (namespace, labels, named ports).
-fn build_universe<'a>(
-    spec: &'a PolicySpec,
-    names: &mut HashMap<&'a str, u32>,
-) -> (Universe<'a>, Vec<u32>, Vec<Vec<(u32, u8, u16)>>) {
+/// Per identity, its named ports as `(name id, proto, port)`.
+type NamedPorts = Vec<Vec<(u32, u8, u16)>>;
+
+/// Builds identities: one per distinct (namespace, labels, named ports). Returns them
+/// with the endpoint → identity array and each identity's named ports.
+fn build_universe<'a>(spec: &'a PolicySpec, names: &mut HashMap<&'a str, u32>) -> (Universe<'a>, Vec<u32>, NamedPorts) {
     let mut ns_labels = Vec::new();
     let mut ns_index: HashMap<&str, u32> = HashMap::new();
     fn add_ns<'a>(name: &'a str, labels: Option<&Labels>, ns_labels: &mut Vec<Labels>, ns_index: &mut HashMap<&'a str, u32>) {
@@ -325,7 +326,7 @@ impl PolicyTables {
                     acc[d][x as usize].isolated = true;
                 }
                 for rule in p.rules(dir) {
-                    let ports = sets.from_ports(&rule.ports, &names);
+                    let ports = sets.of_ports(&rule.ports, &names);
                     if ports == NO_PORTS {
                         continue;
                     }
@@ -467,18 +468,44 @@ fn set_bit(row: &mut [u64], bit: usize, on: bool) {
     }
 }
 
-/// The bit-vector tables of the global rules.
+/// How much of a side's address space `nets` covers (0..=1), the larger of the two
+/// families; 1 when unconstrained (`not_nets` alone exclude little).
+fn net_coverage(side: &RuleSide) -> f64 {
+    if side.nets.is_empty() {
+        return 1.0;
+    }
+    let mut cover = [0.0f64; 2];
+    for n in &side.nets {
+        cover[usize::from(n.v6)] += (-f64::from(n.len)).exp2();
+    }
+    cover[0].max(cover[1]).min(1.0)
+}
+
+/// How much of the protocol/port space a rule accepts (a rough estimate, only used to
+/// pick anchors).
+fn port_coverage(r: &GlobalRule) -> f64 {
+    let proto = if r.protocol.is_some() { 0.3 } else { 1.0 };
+    if r.dst_ports.is_empty() {
+        return proto;
+    }
+    let width: f64 = r.dst_ports.iter().map(|&(a, b)| f64::from(b - a) + 1.0).sum();
+    proto * (width / 65536.0).min(1.0)
+}
+
+/// The bit-vector tables of the global rules (see [`GlobalTables`]).
 fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
     let mut order: Vec<usize> = (0..spec.global.len()).collect();
     order.sort_by_key(|&i| spec.global[i].priority);
     let rules: Vec<&GlobalRule> = order.iter().map(|&i| &spec.global[i]).collect();
     let n = rules.len();
     let words = n.div_ceil(64);
-    let mut rows = Rows::new(words);
+    let mut fields: [Rows; 5] = std::array::from_fn(|_| Rows::new(words));
+    // Per rule and field, the share of that field's values it accepts.
+    let mut coverage = vec![[1.0f64; 5]; n];
 
     // Endpoint fields: a rule without selectors on that side matches every identity and
     // the outside; one with selectors only the identities they pick.
-    let endpoint_rows = |rows: &mut Rows, side: fn(&GlobalRule) -> &RuleSide| {
+    let endpoint_rows = |rows: &mut Rows, coverage: &mut [[f64; 5]], f: usize, side: fn(&GlobalRule) -> &RuleSide| {
         let mut base = vec![0u64; words];
         let mut per_id = vec![Vec::new(); uni.ids.len()];
         for (bit, r) in rules.iter().enumerate() {
@@ -486,7 +513,9 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
             if s.selector.is_none() && s.namespace_selector.is_none() {
                 set_bit(&mut base, bit, true);
             } else {
-                for id in uni.side_identities(s) {
+                let ids = uni.side_identities(s);
+                coverage[bit][f] = ids.len() as f64 / (uni.ids.len() + 1) as f64;
+                for id in ids {
                     per_id[id as usize].push(bit);
                 }
             }
@@ -504,22 +533,23 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
             .collect::<Vec<u32>>();
         (ids, external)
     };
-    let (src_ident, src_external) = endpoint_rows(&mut rows, |r| &r.src);
-    let (dst_ident, dst_external) = endpoint_rows(&mut rows, |r| &r.dst);
+    let [f_src_ep, f_dst_ep, f_src, f_dst, f_port] = &mut fields;
+    let (src_ident, src_external) = endpoint_rows(f_src_ep, &mut coverage, 0, |r| &r.src);
+    let (dst_ident, dst_external) = endpoint_rows(f_dst_ep, &mut coverage, 1, |r| &r.dst);
 
-    let src4 = address_rows(&rules, &mut rows, |r| &r.src, false, |x| x as u32);
-    let src6 = address_rows(&rules, &mut rows, |r| &r.src, true, |x| x);
-    let dst4 = address_rows(&rules, &mut rows, |r| &r.dst, false, |x| x as u32);
-    let dst6 = address_rows(&rules, &mut rows, |r| &r.dst, true, |x| x);
+    let src4 = address_rows(&rules, f_src, |r| &r.src, false, |x| x as u32);
+    let src6 = address_rows(&rules, f_src, |r| &r.src, true, |x| x);
+    let dst4 = address_rows(&rules, f_dst, |r| &r.dst, false, |x| x as u32);
+    let dst6 = address_rows(&rules, f_dst, |r| &r.dst, true, |x| x);
 
     let proto_ok = |r: &GlobalRule, p: u8| r.protocol.is_none_or(|x| x == p);
-    let proto_rows = (0..=255u8)
+    let proto_rows: Vec<u32> = (0..=255u8)
         .map(|p| {
             let mut row = vec![0u64; words];
             for (bit, r) in rules.iter().enumerate() {
                 set_bit(&mut row, bit, proto_ok(r, p) && r.dst_ports.is_empty());
             }
-            rows.intern(&row)
+            f_port.intern(&row)
         })
         .collect();
     let port_rows = [PROTO_TCP, PROTO_UDP, PROTO_SCTP].map(|p| {
@@ -533,7 +563,7 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
             regions.extend(r.dst_ports.iter().map(|&(a, b)| (a, b, bit as u32)));
         }
         let mut count = vec![0i32; n];
-        let mut state = (row, &mut rows);
+        let mut state = (row, &mut *f_port);
         sweep(
             &regions,
             &mut state,
@@ -545,21 +575,36 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         )
     });
 
-    let summary_words = words.div_ceil(64);
-    let n_rows = rows.rows.len() / words.max(1);
-    let mut summaries = vec![0u64; n_rows * summary_words];
-    for r in 0..n_rows {
-        for w in 0..words {
-            if rows.rows[r * words + w] != 0 {
-                summaries[r * summary_words + w / 64] |= 1 << (w % 64);
-            }
-        }
+    // Anchor each rule in its most selective field; any field would be correct (a
+    // matching rule matches every field), the selective one keeps candidate words few.
+    let mut anchor_masks = vec![vec![0u64; words]; 5];
+    for (bit, r) in rules.iter().enumerate() {
+        let mut c = coverage[bit];
+        c[2] = net_coverage(&r.src);
+        c[3] = net_coverage(&r.dst);
+        c[4] = port_coverage(r);
+        let f = (0..5).min_by(|&a, &b| c[a].total_cmp(&c[b])).unwrap_or(0);
+        set_bit(&mut anchor_masks[f], bit, true);
     }
+    let summary_words = words.div_ceil(64);
+    let [f_src_ep, f_dst_ep, f_src, f_dst, f_port] = fields;
+    let mut masks = anchor_masks.iter();
+    let mut next_mask = || masks.next().map_or(&[][..], |m| &m[..]);
+    let mut src_ep_classes = src_ident.clone();
+    src_ep_classes.push(src_external);
+    let mut dst_ep_classes = dst_ident.clone();
+    dst_ep_classes.push(dst_external);
+    let fields = [
+        sparsify(f_src_ep, next_mask(), &[&src_ep_classes]),
+        sparsify(f_dst_ep, next_mask(), &[&dst_ep_classes]),
+        sparsify(f_src, next_mask(), &[&src4.values, &src6.values]),
+        sparsify(f_dst, next_mask(), &[&dst4.values, &dst6.values]),
+        sparsify(f_port, next_mask(), &[&proto_rows, &port_rows[0].values, &port_rows[1].values, &port_rows[2].values]),
+    ];
     GlobalTables {
         words,
         summary_words,
-        rows: rows.rows,
-        summaries,
+        fields,
         actions: order.iter().map(|&i| (spec.global[i].action, i as u32)).collect(),
         src_ident,
         dst_ident,
@@ -572,6 +617,58 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         proto_rows,
         port_rows,
     }
+}
+
+/// Converts one field's dense rows to base + diff form (see [`FieldRows`]), with the
+/// anchored summaries. Each class takes as base the most common row of the first class
+/// list (interval map or identity array) it appears in: in an interval map that is the
+/// row of the gaps between prefixes, so most classes differ from it in a few words.
+fn sparsify(rows: Rows, mask: &[u64], lists: &[&[u32]]) -> FieldRows {
+    let words = rows.words;
+    let summary_words = words.div_ceil(64);
+    let n_rows = rows.rows.len() / words.max(1);
+    let row = |r: usize| &rows.rows[r * words..(r + 1) * words];
+    let mut base_of = vec![u32::MAX; n_rows];
+    for list in lists {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for &c in *list {
+            *counts.entry(c).or_default() += 1;
+        }
+        let Some(mode) = counts.iter().max_by_key(|&(&c, &n)| (n, std::cmp::Reverse(c))).map(|(&c, _)| c) else { continue };
+        for &c in *list {
+            if base_of[c as usize] == u32::MAX {
+                base_of[c as usize] = mode;
+            }
+        }
+    }
+    let mut out = FieldRows::default();
+    let mut base_index: HashMap<u32, u32> = HashMap::new();
+    for (c, base) in base_of.iter_mut().enumerate() {
+        if *base == u32::MAX {
+            *base = c as u32;
+        }
+        let b = *base as usize;
+        let next = base_index.len() as u32;
+        let idx = *base_index.entry(*base).or_insert_with(|| {
+            out.bases.extend_from_slice(row(b));
+            next
+        });
+        let start = out.diffs.len() as u32;
+        for (w, (&x, &y)) in row(c).iter().zip(row(b)).enumerate() {
+            if x != y {
+                out.diffs.push((w as u32, x));
+            }
+        }
+        out.classes.push((idx, start, out.diffs.len() as u32));
+        let mut summary = vec![0u64; summary_words];
+        for (w, &x) in row(c).iter().enumerate() {
+            if x & mask.get(w).copied().unwrap_or(0) != 0 {
+                summary[w / 64] |= 1 << (w % 64);
+            }
+        }
+        out.anchored.extend_from_slice(&summary);
+    }
+    out
 }
 
 /// Address classes of one side and family: bit r set iff rule r's `nets` (if any) hold

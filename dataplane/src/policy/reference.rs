@@ -47,7 +47,8 @@ fn global_matches(spec: &PolicySpec, rule: &GlobalRule, q: &Query) -> bool {
     if rule.protocol.is_some_and(|p| p != q.proto) {
         return false;
     }
-    if !rule.dst_ports.is_empty() && !(has_ports(q.proto) && rule.dst_ports.iter().any(|&(a, b)| a <= q.dport && q.dport <= b)) {
+    let port_ok = has_ports(q.proto) && rule.dst_ports.iter().any(|&(a, b)| a <= q.dport && q.dport <= b);
+    if !rule.dst_ports.is_empty() && !port_ok {
         return false;
     }
     side_matches(spec, &rule.src, src, q.v6, q.src) && side_matches(spec, &rule.dst, dst, q.v6, q.dst)

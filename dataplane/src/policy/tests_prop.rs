@@ -161,7 +161,7 @@ fn gen_side(g: &mut Gen) -> RuleSide {
     }
 }
 
-fn gen_spec(g: &mut Gen) -> PolicySpec {
+fn gen_spec(g: &mut Gen, max_global: usize) -> PolicySpec {
     let n_ns = 2 + g.below(2);
     let namespaces = NAMESPACES[..n_ns]
         .iter()
@@ -194,10 +194,10 @@ fn gen_spec(g: &mut Gen) -> PolicySpec {
             }
         })
         .collect();
-    let global = (0..g.below(7))
+    let global = (0..g.below(max_global + 1))
         .map(|i| GlobalRule {
             name: format!("g{i}"),
-            priority: g.below(3) as i32,
+            priority: g.below(3 + max_global / 8) as i32,
             action: g.pick(&[GlobalAction::Allow, GlobalAction::Deny, GlobalAction::Log, GlobalAction::Pass]),
             src: gen_side(g),
             dst: gen_side(g),
@@ -229,12 +229,12 @@ fn gen_query(g: &mut Gen, n_eps: usize) -> Query {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn classify_matches_reference(seed in any::<u64>()) {
         let mut g = Gen(seed);
-        let spec = gen_spec(&mut g);
+        let spec = gen_spec(&mut g, 6);
         let tables = PolicyTables::compile(&spec).map_err(|e| TestCaseError::fail(format!("compile: {e}")))?;
         prop_assert_eq!(tables.rule_count(), spec.rule_count());
         for _ in 0..60 {
@@ -243,5 +243,18 @@ proptest! {
             prop_assert_eq!(tables.classify(&q), want, "seed {} query {:?}\nspec {:#?}", seed, q, spec);
         }
     }
-}
 
+    /// Enough global rules to span several 64-bit words, so the anchored summaries
+    /// decide which words are visited.
+    #[test]
+    fn wide_global_rules_match_reference(seed in any::<u64>()) {
+        let mut g = Gen(seed);
+        let spec = gen_spec(&mut g, 200);
+        let tables = PolicyTables::compile(&spec).map_err(|e| TestCaseError::fail(format!("compile: {e}")))?;
+        for _ in 0..60 {
+            let q = gen_query(&mut g, spec.endpoints.len());
+            let want = reference::evaluate(&spec, &q);
+            prop_assert_eq!(tables.classify(&q), want, "seed {} query {:?}", seed, q);
+        }
+    }
+}
