@@ -80,6 +80,38 @@ impl ClassMap4 {
     }
 }
 
+/// Destination port → class for one protocol: an [`IntervalMap`] while small, a direct
+/// 65,536-entry table once it has more than [`FIB_MIN_INTERVALS`] intervals (one read
+/// instead of a dozen dependent probes).
+#[derive(Debug)]
+pub(crate) enum PortClassMap {
+    Intervals(IntervalMap<u16>),
+    Direct(Box<[u32]>),
+}
+
+impl Default for PortClassMap {
+    fn default() -> Self {
+        PortClassMap::Intervals(IntervalMap::default())
+    }
+}
+
+impl PortClassMap {
+    #[inline]
+    fn lookup(&self, port: u16) -> u32 {
+        match self {
+            PortClassMap::Intervals(m) => m.lookup(port, 0),
+            PortClassMap::Direct(t) => t.get(usize::from(port)).copied().unwrap_or(0),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        match self {
+            PortClassMap::Intervals(m) => m.memory_bytes(),
+            PortClassMap::Direct(t) => t.len() * 4,
+        }
+    }
+}
+
 /// A set of (protocol, destination port) pairs a NetworkPolicy rule list allows,
 /// interned by the compiler so that equal sets share one id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -214,7 +246,7 @@ pub(crate) struct GlobalTables {
     /// Row for each protocol without ports.
     pub(crate) proto_rows: Vec<u32>,
     /// Destination port class rows for TCP, UDP, SCTP.
-    pub(crate) port_rows: [IntervalMap<u16>; 3],
+    pub(crate) port_rows: [PortClassMap; 3],
 }
 
 /// The compiled, immutable classifier published to workers (Send + Sync, Debug).
@@ -262,7 +294,7 @@ impl PolicyTables {
             + g.src6.memory_bytes()
             + g.dst4.memory_bytes()
             + g.dst6.memory_bytes()
-            + g.port_rows.iter().map(IntervalMap::memory_bytes).sum::<usize>();
+            + g.port_rows.iter().map(PortClassMap::memory_bytes).sum::<usize>();
         self.ep_identity.capacity() * 4 + ids + sets + global
     }
 
@@ -340,9 +372,9 @@ impl PolicyTables {
             (g.src4.lookup(q.src as u32), g.dst4.lookup(q.dst as u32))
         };
         let port = match q.proto {
-            PROTO_TCP => g.port_rows[0].lookup(q.dport, 0),
-            PROTO_UDP => g.port_rows[1].lookup(q.dport, 0),
-            PROTO_SCTP => g.port_rows[2].lookup(q.dport, 0),
+            PROTO_TCP => g.port_rows[0].lookup(q.dport),
+            PROTO_UDP => g.port_rows[1].lookup(q.dport),
+            PROTO_SCTP => g.port_rows[2].lookup(q.dport),
             p => g.proto_rows.get(usize::from(p)).copied().unwrap_or(0),
         };
         let rows = [src_ep, dst_ep, src_addr, dst_addr, port];

@@ -9,7 +9,7 @@ use hashbrown::HashMap;
 
 use crate::route::{Fib4, Route4};
 
-use super::classify::{ClassMap4, DirTable, FieldRows, FIB_MIN_INTERVALS, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
+use super::classify::{ClassMap4, DirTable, FieldRows, PortClassMap, FIB_MIN_INTERVALS, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
 use super::model::*;
 use super::validate::validate;
 use super::{PolicyError, PolicyTables};
@@ -606,6 +606,17 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         sparsify(f_port, next_mask(), &[&proto_rows, &port_rows[0].values, &port_rows[1].values, &port_rows[2].values]),
     ];
     let (src4, dst4) = (class_map4(src4), class_map4(dst4));
+    let port_rows = port_rows.map(|m| {
+        if m.starts.len() <= FIB_MIN_INTERVALS {
+            return PortClassMap::Intervals(m);
+        }
+        let mut table = vec![0u32; 1 << 16];
+        for (i, (&start, &class)) in m.starts.iter().zip(&m.values).enumerate() {
+            let end = m.starts.get(i + 1).map_or(1 << 16, |&s| usize::from(s));
+            table[usize::from(start)..end].fill(class);
+        }
+        PortClassMap::Direct(table.into_boxed_slice())
+    });
     GlobalTables {
         words,
         summary_words,
