@@ -6,6 +6,7 @@
 //! property test, not as a worker crash on a packet.
 
 use super::model::*;
+use crate::route::Fib4;
 
 /// Sentinel "no port set" (the rule list contributes nothing).
 pub(crate) const NO_PORTS: u32 = u32::MAX;
@@ -39,6 +40,74 @@ impl<K: Copy + Ord> IntervalMap<K> {
         match i.checked_sub(1) {
             Some(i) => self.values.get(i).copied().unwrap_or(default),
             None => default,
+        }
+    }
+}
+
+/// IPv4 address → class. Small maps are an [`IntervalMap`] (a few probes in one cache
+/// line or two); once a map has more than [`FIB_MIN_INTERVALS`] intervals its binary
+/// search costs a dozen dependent, mostly missing reads, so it becomes a [`Fib4`] (at most
+/// three reads) at the price of the FIB's 256 KiB root.
+#[derive(Debug)]
+pub(crate) enum ClassMap4 {
+    Intervals(IntervalMap<u32>),
+    Fib(Fib4),
+}
+
+/// Interval count above which an IPv4 class map is built as a [`Fib4`].
+pub(crate) const FIB_MIN_INTERVALS: usize = 64;
+
+impl Default for ClassMap4 {
+    fn default() -> Self {
+        ClassMap4::Intervals(IntervalMap::default())
+    }
+}
+
+impl ClassMap4 {
+    #[inline]
+    fn lookup(&self, addr: u32) -> u32 {
+        match self {
+            ClassMap4::Intervals(m) => m.lookup(addr, 0),
+            ClassMap4::Fib(f) => f.lookup(addr).unwrap_or(0),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        match self {
+            ClassMap4::Intervals(m) => m.memory_bytes(),
+            ClassMap4::Fib(f) => f.memory_bytes(),
+        }
+    }
+}
+
+/// Destination port → class for one protocol: an [`IntervalMap`] while small, a direct
+/// 65,536-entry table once it has more than [`FIB_MIN_INTERVALS`] intervals (one read
+/// instead of a dozen dependent probes).
+#[derive(Debug)]
+pub(crate) enum PortClassMap {
+    Intervals(IntervalMap<u16>),
+    Direct(Box<[u32]>),
+}
+
+impl Default for PortClassMap {
+    fn default() -> Self {
+        PortClassMap::Intervals(IntervalMap::default())
+    }
+}
+
+impl PortClassMap {
+    #[inline]
+    fn lookup(&self, port: u16) -> u32 {
+        match self {
+            PortClassMap::Intervals(m) => m.lookup(port, 0),
+            PortClassMap::Direct(t) => t.get(usize::from(port)).copied().unwrap_or(0),
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        match self {
+            PortClassMap::Intervals(m) => m.memory_bytes(),
+            PortClassMap::Direct(t) => t.len() * 4,
         }
     }
 }
@@ -152,7 +221,7 @@ impl RowCursor<'_> {
 /// the OR of the five anchored summaries names every word that can hold a match; only
 /// those words are ANDed in full. For realistic rule sets that is a handful of words
 /// however many rules there are.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct GlobalTables {
     /// 64-bit words per row.
     pub(crate) words: usize,
@@ -170,14 +239,14 @@ pub(crate) struct GlobalTables {
     pub(crate) src_external: u32,
     pub(crate) dst_external: u32,
     /// Address class rows, per family.
-    pub(crate) src4: IntervalMap<u32>,
+    pub(crate) src4: ClassMap4,
     pub(crate) src6: IntervalMap<u128>,
-    pub(crate) dst4: IntervalMap<u32>,
+    pub(crate) dst4: ClassMap4,
     pub(crate) dst6: IntervalMap<u128>,
     /// Row for each protocol without ports.
     pub(crate) proto_rows: Vec<u32>,
     /// Destination port class rows for TCP, UDP, SCTP.
-    pub(crate) port_rows: [IntervalMap<u16>; 3],
+    pub(crate) port_rows: [PortClassMap; 3],
 }
 
 /// The compiled, immutable classifier published to workers (Send + Sync, Debug).
@@ -225,7 +294,7 @@ impl PolicyTables {
             + g.src6.memory_bytes()
             + g.dst4.memory_bytes()
             + g.dst6.memory_bytes()
-            + g.port_rows.iter().map(IntervalMap::memory_bytes).sum::<usize>();
+            + g.port_rows.iter().map(PortClassMap::memory_bytes).sum::<usize>();
         self.ep_identity.capacity() * 4 + ids + sets + global
     }
 
@@ -300,12 +369,12 @@ impl PolicyTables {
         let (src_addr, dst_addr) = if q.v6 {
             (g.src6.lookup(q.src, 0), g.dst6.lookup(q.dst, 0))
         } else {
-            (g.src4.lookup(q.src as u32, 0), g.dst4.lookup(q.dst as u32, 0))
+            (g.src4.lookup(q.src as u32), g.dst4.lookup(q.dst as u32))
         };
         let port = match q.proto {
-            PROTO_TCP => g.port_rows[0].lookup(q.dport, 0),
-            PROTO_UDP => g.port_rows[1].lookup(q.dport, 0),
-            PROTO_SCTP => g.port_rows[2].lookup(q.dport, 0),
+            PROTO_TCP => g.port_rows[0].lookup(q.dport),
+            PROTO_UDP => g.port_rows[1].lookup(q.dport),
+            PROTO_SCTP => g.port_rows[2].lookup(q.dport),
             p => g.proto_rows.get(usize::from(p)).copied().unwrap_or(0),
         };
         let rows = [src_ep, dst_ep, src_addr, dst_addr, port];

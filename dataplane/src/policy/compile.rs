@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use std::net::Ipv4Addr;
+
 use hashbrown::HashMap;
 
-use super::classify::{DirTable, FieldRows, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
+use crate::route::{Fib4, Route4};
+
+use super::classify::{ClassMap4, DirTable, FieldRows, PortClassMap, FIB_MIN_INTERVALS, GlobalTables, Identity, IntervalMap, PortSet, NO_PORTS};
 use super::model::*;
 use super::validate::validate;
 use super::{PolicyError, PolicyTables};
@@ -601,6 +605,18 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         sparsify(f_dst, next_mask(), &[&dst4.values, &dst6.values]),
         sparsify(f_port, next_mask(), &[&proto_rows, &port_rows[0].values, &port_rows[1].values, &port_rows[2].values]),
     ];
+    let (src4, dst4) = (class_map4(src4), class_map4(dst4));
+    let port_rows = port_rows.map(|m| {
+        if m.starts.len() <= FIB_MIN_INTERVALS {
+            return PortClassMap::Intervals(m);
+        }
+        let mut table = vec![0u32; 1 << 16];
+        for (i, (&start, &class)) in m.starts.iter().zip(&m.values).enumerate() {
+            let end = m.starts.get(i + 1).map_or(1 << 16, |&s| usize::from(s));
+            table[usize::from(start)..end].fill(class);
+        }
+        PortClassMap::Direct(table.into_boxed_slice())
+    });
     GlobalTables {
         words,
         summary_words,
@@ -616,6 +632,44 @@ fn compile_global(spec: &PolicySpec, uni: &Universe<'_>) -> GlobalTables {
         dst6,
         proto_rows,
         port_rows,
+    }
+}
+
+/// An IPv4 class map for classify: the interval map itself when small, else a [`Fib4`]
+/// holding a default route to the most common class and, for every interval of another
+/// class, the aligned prefixes that tile it (interval ends are prefix ends, so that is
+/// usually one or two prefixes).
+fn class_map4(map: IntervalMap<u32>) -> ClassMap4 {
+    if map.starts.len() <= FIB_MIN_INTERVALS {
+        return ClassMap4::Intervals(map);
+    }
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for &v in &map.values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mode = counts.iter().max_by_key(|&(&c, &n)| (n, std::cmp::Reverse(c))).map_or(0, |(&c, _)| c);
+    let mut routes = vec![Route4::new(Ipv4Addr::UNSPECIFIED, 0, mode)];
+    for (i, (&start, &class)) in map.starts.iter().zip(&map.values).enumerate() {
+        if class == mode {
+            continue;
+        }
+        let end = map.starts.get(i + 1).map_or(1u64 << 32, |&s| u64::from(s));
+        let mut lo = u64::from(start);
+        while lo < end {
+            // The largest aligned block starting at `lo` that fits before `end`.
+            let mut size = if lo == 0 { 1u64 << 32 } else { 1u64 << lo.trailing_zeros().min(32) };
+            while lo + size > end {
+                size >>= 1;
+            }
+            let len = 32 - size.trailing_zeros() as u8;
+            routes.push(Route4::new(Ipv4Addr::from(lo as u32), len, class));
+            lo += size;
+        }
+    }
+    match Fib4::build(&routes) {
+        Ok(fib) => ClassMap4::Fib(fib),
+        // Only a class id over the FIB's next-hop limit (2^30 rows) can fail here.
+        Err(_) => ClassMap4::Intervals(map),
     }
 }
 

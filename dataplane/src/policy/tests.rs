@@ -601,3 +601,48 @@ fn rule_count_and_emptiness() {
     assert!(PolicyTables::default().is_empty());
     assert_eq!(PolicyTables::default().classify(&Query::default()), Verdict { allow: true, log: false, by: VerdictBy::Default });
 }
+
+#[test]
+fn many_prefixes_and_ports_switch_to_fib_and_direct_tables() {
+    // 300 rules over /24s, /26 holes and a few /16s: enough intervals for the Fib4 path.
+    let mut global: Vec<GlobalRule> = (0..300u32)
+        .map(|i| {
+            let mut r = grule((i % 7) as i32, if i % 3 == 0 { GlobalAction::Allow } else { GlobalAction::Deny });
+            let base = (10 << 24) | ((i / 20) << 16) | ((i % 20) * 3) << 8;
+            r.src.nets = vec![IpNet::v4(base, 24)];
+            if i % 4 == 0 {
+                r.src.not_nets = vec![IpNet::v4(base | 0x40, 26)];
+            }
+            if i % 50 == 0 {
+                r.src.nets.push(IpNet::v4(base & 0xffff_0000, 16));
+            }
+            r
+        })
+        .collect();
+    global.push(grule(100, GlobalAction::Log));
+    // And 100 port ranges, enough for the direct port table.
+    for i in 0..100u16 {
+        let mut r = grule(3, GlobalAction::Deny);
+        r.protocol = Some(PROTO_TCP);
+        r.dst_ports = vec![(1000 + i * 7, 1002 + i * 7)];
+        r.src.not_nets = vec![IpNet::v4(u32::from_be_bytes([10, 0, 0, 0]), 16)];
+        global.push(r);
+    }
+    let spec = with_global(global, vec![]);
+    let tables = PolicyTables::compile(&spec).unwrap();
+    assert!(matches!(tables.global.src4, super::classify::ClassMap4::Fib(_)));
+    assert!(matches!(tables.global.port_rows[0], super::classify::PortClassMap::Direct(_)));
+    for dport in 990..1720 {
+        let query = Query { src_ep: Some(CLIENT), dst_ep: Some(WEB), v6: false, src: v4(10, 1, 1, 1), dst: addr(WEB), proto: PROTO_TCP, dport };
+        assert_eq!(tables.classify(&query), reference::evaluate(&spec, &query), "{query:?}");
+    }
+    for i in 0..16u32 {
+        for j in 0..64u32 {
+            for host in [0u32, 0x3f, 0x40, 0x7f, 0x80, 0xff] {
+                let src = u128::from((10 << 24) | (i << 16) | (j << 8) | host);
+                let query = Query { src_ep: None, dst_ep: Some(WEB), v6: false, src, dst: addr(WEB), proto: PROTO_TCP, dport: 80 };
+                assert_eq!(tables.classify(&query), reference::evaluate(&spec, &query), "{query:?}");
+            }
+        }
+    }
+}
