@@ -305,7 +305,7 @@ impl PipelineBench {
     /// rounds find the table warm and the sink stocked with copy targets.
     pub fn new(scenario: Scenario) -> PipelineBench {
         let fx = Fixture::new(scenario);
-        let mut pipeline = Pipeline::new(&fx.tables);
+        let mut pipeline = Pipeline::new(&fx.tables, &sluice_dataplane::flow::FlowConfig::default());
         for ev in &fx.learn {
             pipeline.apply_learn(&fx.tables, *ev, NOW_MS);
         }
