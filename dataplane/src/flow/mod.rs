@@ -14,7 +14,7 @@
 //!   ([`FlowKey::sym_hash`]) and the lookup compares the stored Orig key against the
 //!   packet's key both ways round, which also tells the packet's [`Dir`].
 //! * Everything is allocated by `new` at full size: a slab of entries with an intrusive
-//!   free list, a `hashbrown::HashTable<u32>` of slab indices sized for twice the
+//!   free list, a bucketed index of slab indices (`index.rs`: 64-byte buckets of 7 tagged slots) sized for twice the
 //!   capacity (so it never grows), 65,536 per-VRF counters, and the timer wheel.
 //! * Aging is a hashed timer wheel (`wheel.rs`: 4,096 slots × 1.024 s) linked through
 //!   the entries. It is lazy: a packet only stores `last_seen_ms` and the state's
@@ -47,6 +47,7 @@
 
 mod conntrack;
 mod frag;
+mod index;
 mod key;
 mod table;
 mod wheel;

@@ -1,7 +1,7 @@
 //! The per-worker flow table: slab of entries, hash index, per-VRF counts, and aging.
 
-use hashbrown::HashTable;
 
+use super::index::FlowIndex;
 use super::conntrack::{ConnState, CtVerdict, TcpSegment, Timeouts};
 use super::key::{Dir, FlowKey};
 use super::wheel::{tick_at_or_after, tick_of, Wheel, NIL, SLOTS};
@@ -134,9 +134,9 @@ const EVICT_CANDIDATES: u32 = 4;
 pub struct FlowTable<A> {
     cfg: FlowConfig,
     slab: Box<[FlowEntry<A>]>,
-    /// Slab indices, hashed by `FlowEntry::hash`; capacity for twice the slab, so it
-    /// never grows (see `new`).
-    index: HashTable<u32>,
+    /// Slab indices, hashed by `FlowEntry::hash`; sized for the slab at most half full,
+    /// it never grows.
+    index: FlowIndex,
     /// Flows per VRF id.
     vrf_count: Box<[u32; 65536]>,
     wheel: Wheel,
@@ -149,9 +149,6 @@ pub struct FlowTable<A> {
 impl<A: Copy + Default> FlowTable<A> {
     /// Allocates everything for `cfg.capacity` entries (slab + hash index + wheel), once.
     ///
-    /// The index is created for `2 * capacity` items: with at most half its capacity in
-    /// use, hashbrown never grows it; when tombstones use up its growth budget it
-    /// rehashes in place, without allocating.
     pub fn new(cfg: &FlowConfig) -> Self {
         let cap = cfg.capacity;
         let slab: Box<[FlowEntry<A>]> =
@@ -161,7 +158,7 @@ impl<A: Copy + Default> FlowTable<A> {
         FlowTable {
             cfg: cfg.clone(),
             slab,
-            index: HashTable::with_capacity(2 * cap as usize),
+            index: FlowIndex::with_capacity(cap as usize),
             vrf_count,
             wheel: Wheel::new(),
             free: if cap > 0 { 0 } else { NIL },
@@ -182,7 +179,7 @@ impl<A: Copy + Default> FlowTable<A> {
         let slab = &*self.slab;
         let mut dir = Dir::Orig;
         self.index
-            .find(hash, |&i| {
+            .find(hash, |i| {
                 let Some(e) = slab.get(i as usize) else { return false };
                 let k = &e.key;
                 let ks = k.small();
@@ -196,7 +193,24 @@ impl<A: Copy + Default> FlowTable<A> {
                     false
                 }
             })
-            .map(|&i| (i, dir))
+            .map(|i| (i, dir))
+    }
+
+    /// First step of warming a burst: reads the index line of `hash` and returns the
+    /// likely entry (unchecked), for [`warm_entry`](Self::warm_entry). The caller runs
+    /// this for every packet of a burst, then `warm_entry` for every packet, then the
+    /// real lookups: the cache misses of one step overlap across the burst instead of
+    /// queueing packet after packet.
+    #[inline(always)]
+    pub fn warm_bucket(&self, hash: u64) -> u32 {
+        self.index.candidate(hash)
+    }
+
+    /// Second step: reads the cache lines of entry `id` (if any); returns a value only so
+    /// the reads are not optimised away.
+    #[inline(always)]
+    pub fn warm_entry(&self, id: u32) -> u64 {
+        self.slab.get(id as usize).map_or(0, |e| e.key.sport as u64 ^ e.last_seen_ms ^ e.packets[1])
     }
 
     /// Inserts a new connection with `key` as its Orig direction (caller checked it is
@@ -245,8 +259,7 @@ impl<A: Copy + Default> FlowTable<A> {
         };
         let tick = self.wheel.clamp(tick_at_or_after(now_ms.saturating_add(timeout_ms)));
         self.wheel.link(&mut self.slab, id, tick);
-        let slab = &*self.slab;
-        self.index.insert_unique(hash, id, |&i| slab.get(i as usize).map_or(0, |e| e.hash));
+        self.index.insert(hash, id);
         self.vrf_count[vrf] += 1;
         self.len += 1;
         self.stats.inserted += 1;
@@ -422,9 +435,7 @@ impl<A: Copy + Default> FlowTable<A> {
         e.next = self.free;
         e.prev = NIL;
         self.free = id;
-        if let Ok(found) = self.index.find_entry(hash, |&i| i == id) {
-            found.remove();
-        }
+        self.index.remove(hash, id);
         self.vrf_count[vrf] = self.vrf_count[vrf].saturating_sub(1);
         self.len -= 1;
     }
@@ -465,6 +476,6 @@ impl<A: Copy + Default> FlowTable<A> {
     /// The index's buckets and bytes allocated (tests check they never change).
     #[cfg(test)]
     pub(super) fn index_allocation(&self) -> (usize, usize) {
-        (self.index.num_buckets(), self.index.allocation_size())
+        self.index.allocation()
     }
 }

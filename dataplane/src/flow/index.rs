@@ -1,0 +1,170 @@
+//! The flow table's hash index: cache-line buckets of (tag, slab index) pairs.
+//!
+//! Why not a general hash map: the worker looks up a whole burst of connections first and
+//! processes the packets after (see `FlowTable::warm_bucket`), so that the cache misses of
+//! 32 lookups overlap instead of queueing. That needs the lookup split in steps a caller can
+//! run for every packet of a burst in turn — read the bucket line, then the entry — which a
+//! general map's API does not offer. A bucket is one 64-byte line holding seven slots; the
+//! index is sized so that at most half the slots are in use, so a lookup almost always
+//! reads exactly one line.
+//!
+//! Collisions overflow into the following buckets (linear probing by bucket). Each bucket
+//! counts the entries that passed it because it was full (`displaced`); a lookup stops at
+//! the first bucket with `displaced == 0`, so a miss costs one line too. Removal clears the
+//! slot and decrements the counters the entry passed: no tombstones, nothing to rehash, no
+//! allocation after construction.
+
+/// Slots per bucket.
+const SLOTS: usize = 7;
+/// An empty slot's tag (tags of entries are odd).
+const EMPTY: u32 = 0;
+
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    tags: [u32; SLOTS],
+    ids: [u32; SLOTS],
+    /// Entries whose home bucket is this one or an earlier one but which live further on.
+    displaced: u32,
+    _pad: u32,
+}
+
+/// The tag of `hash`: its high half, odd so it is never `EMPTY`.
+#[inline(always)]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
+}
+
+/// Bucketed (tag, id) index. `id`s are slab indices; equality is decided by the caller.
+#[derive(Debug)]
+pub(super) struct FlowIndex {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+}
+
+impl FlowIndex {
+    /// An index for up to `n` ids, at most half full.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let buckets = (2 * n).div_ceil(SLOTS).next_power_of_two().max(1);
+        FlowIndex { buckets: vec![Bucket::default(); buckets].into_boxed_slice(), mask: buckets - 1 }
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// The id stored under `hash` for which `eq` holds.
+    #[inline]
+    pub(super) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let tag = tag_of(hash);
+        let mut b = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let bucket = self.buckets.get(b)?;
+            for s in 0..SLOTS {
+                if bucket.tags[s] == tag && eq(bucket.ids[s]) {
+                    return Some(bucket.ids[s]);
+                }
+            }
+            if bucket.displaced == 0 {
+                return None;
+            }
+            b = (b + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Reads `hash`'s home bucket and returns the first id with its tag (a likely match,
+    /// unchecked), or `u32::MAX`. For warming a burst: one cache line, no dependent load.
+    #[inline(always)]
+    pub(super) fn candidate(&self, hash: u64) -> u32 {
+        let tag = tag_of(hash);
+        let Some(bucket) = self.buckets.get(self.home(hash)) else { return u32::MAX };
+        // Branch-free: a mispredicted branch on the loaded tags would flush the loads
+        // already issued for the next packets of the burst.
+        let mut found = u32::MAX;
+        for s in 0..SLOTS {
+            found = std::hint::select_unpredictable(bucket.tags[s] == tag, bucket.ids[s], found);
+        }
+        found
+    }
+
+    /// Adds `id` under `hash` (the caller keeps the index at most half full, so there is
+    /// always a free slot).
+    #[inline]
+    pub(super) fn insert(&mut self, hash: u64, id: u32) {
+        let tag = tag_of(hash);
+        let mut b = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let bucket = &mut self.buckets[b];
+            if let Some(s) = bucket.tags.iter().position(|t| *t == EMPTY) {
+                bucket.tags[s] = tag;
+                bucket.ids[s] = id;
+                return;
+            }
+            bucket.displaced += 1;
+            b = (b + 1) & self.mask;
+        }
+    }
+
+    /// Removes `id` stored under `hash`; false if it is not there.
+    #[inline]
+    pub(super) fn remove(&mut self, hash: u64, id: u32) -> bool {
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        let mut b = home;
+        for steps in 0..self.buckets.len() {
+            let bucket = &mut self.buckets[b];
+            if let Some(s) = (0..SLOTS).find(|&s| bucket.tags[s] == tag && bucket.ids[s] == id) {
+                bucket.tags[s] = EMPTY;
+                let mut p = home;
+                for _ in 0..steps {
+                    self.buckets[p].displaced -= 1;
+                    p = (p + 1) & self.mask;
+                }
+                return true;
+            }
+            if bucket.displaced == 0 {
+                return false;
+            }
+            b = (b + 1) & self.mask;
+        }
+        false
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.buckets.fill(Bucket::default());
+    }
+
+    /// Buckets and bytes allocated (fixed at construction).
+    #[cfg(test)]
+    pub(super) fn allocation(&self) -> (usize, usize) {
+        (self.buckets.len(), std::mem::size_of_val(&*self.buckets))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collisions_overflow_and_removal_restores_the_counters() {
+        let mut ix = FlowIndex::with_capacity(8);
+        assert_eq!(std::mem::size_of::<Bucket>(), 64);
+        let n = ix.buckets.len();
+        // Twenty ids all homed in bucket 0, with distinct tags.
+        let hash = |i: u32| (u64::from(i) << 33) | (n as u64 * 1024);
+        for i in 0..20 {
+            ix.insert(hash(i), i);
+        }
+        for i in 0..20 {
+            assert_eq!(ix.find(hash(i), |id| id == i), Some(i));
+        }
+        assert_eq!(ix.find(hash(99), |_| true), None);
+        for i in 0..20 {
+            assert!(ix.remove(hash(i), i));
+        }
+        assert!(ix.buckets.iter().all(|b| b.displaced == 0 && b.tags.iter().all(|t| *t == EMPTY)));
+        assert!(!ix.remove(hash(3), 3));
+    }
+}
