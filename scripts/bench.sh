@@ -336,6 +336,7 @@ networks:
 endpoints:
   - {name: web, network: bench, port: out0, mac: "02:00:00:00:01:0a", ips: [10.1.0.10], labels: {app: web}}
 flows:
+  track: always
   max_per_worker: $MAX_FLOWS
 stats:
   interval_s: 1

@@ -57,6 +57,8 @@ pub struct Plan {
     policy: PolicySpec,
     /// Each worker's flow table.
     pub flows: FlowConfig,
+    /// `flows.track: always`: track connections even without any policy.
+    track_always: bool,
 }
 
 impl Plan {
@@ -146,6 +148,7 @@ impl Plan {
             uplink_mac,
             policy: cfg.policy_spec()?,
             flows: cfg.flows.flow_config(),
+            track_always: cfg.flows.track == "always",
         };
         // Built now so every L3 and policy error shows before DPDK starts.
         let tables = plan.tables(device_macs)?;
@@ -173,6 +176,7 @@ impl Plan {
         }
         let mut l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
         l3.policy = PolicyTables::compile(&self.policy).map_err(|m| ConfigError::new("network_policies", m.to_string()))?;
+        l3.stateful = self.track_always || !l3.policy.is_empty();
         Ok(Tables { epoch: 0, l2_epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
     }
 }

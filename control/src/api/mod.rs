@@ -88,6 +88,7 @@ pub struct Applied {
 impl Control {
     /// Validates, compiles and (unless `dry_run`) publishes and saves `new`. All or nothing.
     pub fn apply(&mut self, new: Config, dry_run: bool) -> Result<Applied, ApiError> {
+        let started = std::time::Instant::now();
         new.validate().map_err(ApiError::invalid)?;
         state::check_runtime_change(&self.config, &new)
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.path, e.msg))?;
@@ -101,7 +102,9 @@ impl Control {
             sf.save(&new).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("saving state: {e}")))?;
         }
         let epoch = self.tables.publish(tables);
-        tracing::info!(epoch, ?diff, "applied");
+        let count = |m: &BTreeMap<&'static str, Vec<String>>| m.values().map(Vec::len).sum::<usize>();
+        let apply_ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(epoch, apply_ms, added = count(&diff.added), changed = count(&diff.changed), removed = count(&diff.removed), "applied");
         self.config = new;
         self.plan = plan;
         Ok(Applied { applied: true, epoch, diff })

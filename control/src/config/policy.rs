@@ -230,6 +230,10 @@ pub struct RuleSideConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowsConfig {
+    /// `auto`: routed traffic goes through the flow table when any policy (NetworkPolicy
+    /// or global rule) is configured, and is routed statelessly otherwise. `always`:
+    /// always tracked (connection counts, `max_flows`).
+    pub track: String,
     /// Connections tracked per worker; when full, the one closest to expiry is evicted.
     pub max_per_worker: u32,
     /// Liberal (false): pick up connections mid-stream, do not enforce TCP windows.
@@ -240,7 +244,7 @@ pub struct FlowsConfig {
 
 impl Default for FlowsConfig {
     fn default() -> Self {
-        FlowsConfig { max_per_worker: 1 << 20, tcp_strict: false, timeouts: TimeoutsConfig::default() }
+        FlowsConfig { track: "auto".into(), max_per_worker: 1 << 20, tcp_strict: false, timeouts: TimeoutsConfig::default() }
     }
 }
 
@@ -660,6 +664,9 @@ impl Config {
             spec.global.push(global_rule(g, &at)?);
         }
         let f = &self.flows;
+        if !matches!(f.track.as_str(), "auto" | "always") {
+            return Err(e("flows.track", format!("{:?} is not auto or always", f.track)));
+        }
         if f.max_per_worker == 0 || f.max_per_worker > 1 << 24 {
             return Err(e("flows.max_per_worker", "between 1 and 16777216"));
         }

@@ -1,12 +1,10 @@
 //! The flow table's hash index: cache-line buckets of (tag, slab index) pairs.
 //!
-//! Why not a general hash map: the worker looks up a whole burst of connections first and
-//! processes the packets after (see `FlowTable::warm_bucket`), so that the cache misses of
-//! 32 lookups overlap instead of queueing. That needs the lookup split in steps a caller can
-//! run for every packet of a burst in turn — read the bucket line, then the entry — which a
-//! general map's API does not offer. A bucket is one 64-byte line holding seven slots; the
-//! index is sized so that at most half the slots are in use, so a lookup almost always
-//! reads exactly one line.
+//! Why not hashbrown: its removals leave tombstones that eventually force an O(n) in-place
+//! rehash on some packet's insert, and its lookup reads a control group and a separate slot
+//! array before the entry. Here a bucket is
+//! one 64-byte line holding seven slots; the index is sized so that at most half the slots
+//! are in use, so a lookup almost always reads exactly one line before the entry.
 //!
 //! Collisions overflow into the following buckets (linear probing by bucket). Each bucket
 //! counts the entries that passed it because it was full (`displaced`); a lookup stops at
@@ -72,21 +70,6 @@ impl FlowIndex {
             b = (b + 1) & self.mask;
         }
         None
-    }
-
-    /// Reads `hash`'s home bucket and returns the first id with its tag (a likely match,
-    /// unchecked), or `u32::MAX`. For warming a burst: one cache line, no dependent load.
-    #[inline(always)]
-    pub(super) fn candidate(&self, hash: u64) -> u32 {
-        let tag = tag_of(hash);
-        let Some(bucket) = self.buckets.get(self.home(hash)) else { return u32::MAX };
-        // Branch-free: a mispredicted branch on the loaded tags would flush the loads
-        // already issued for the next packets of the burst.
-        let mut found = u32::MAX;
-        for s in 0..SLOTS {
-            found = std::hint::select_unpredictable(bucket.tags[s] == tag, bucket.ids[s], found);
-        }
-        found
     }
 
     /// Adds `id` under `hash` (the caller keeps the index at most half full, so there is

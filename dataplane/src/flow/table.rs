@@ -196,23 +196,6 @@ impl<A: Copy + Default> FlowTable<A> {
             .map(|i| (i, dir))
     }
 
-    /// First step of warming a burst: reads the index line of `hash` and returns the
-    /// likely entry (unchecked), for [`warm_entry`](Self::warm_entry). The caller runs
-    /// this for every packet of a burst, then `warm_entry` for every packet, then the
-    /// real lookups: the cache misses of one step overlap across the burst instead of
-    /// queueing packet after packet.
-    #[inline(always)]
-    pub fn warm_bucket(&self, hash: u64) -> u32 {
-        self.index.candidate(hash)
-    }
-
-    /// Second step: reads the cache lines of entry `id` (if any); returns a value only so
-    /// the reads are not optimised away.
-    #[inline(always)]
-    pub fn warm_entry(&self, id: u32) -> u64 {
-        self.slab.get(id as usize).map_or(0, |e| e.key.sport as u64 ^ e.last_seen_ms ^ e.packets[1])
-    }
-
     /// Inserts a new connection with `key` as its Orig direction (caller checked it is
     /// absent). `vrf_limit`: the most flows `key.vrf` may have in this table (u32::MAX:
     /// none) -> Err(VrfLimit), counted. When the table is full, evicts the entry closest

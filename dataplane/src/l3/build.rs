@@ -213,7 +213,7 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             flow_limit: net.flow_limit.unwrap_or(u32::MAX),
         });
     }
-    Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default() })
+    Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default(), stateful: false })
 }
 
 fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHopId, String> {

@@ -183,6 +183,15 @@ fn decide(
     Ok(FlowAction { act, sender: sender_id(cx), out_port: port, out_vlan: vlan.unwrap_or(NO_VLAN), dst_mac, src_mac })
 }
 
+/// What routing decided, for the stateless path (no flow table: no policy configured).
+#[inline]
+pub(super) fn stateless(r: Resolved) -> FlowOut {
+    match r {
+        Resolved::Forward { port, vlan, dst_mac, src_mac, .. } => FlowOut::Forward(Fwd { port, vlan, dst_mac, src_mac }),
+        other => FlowOut::Unrouted(other),
+    }
+}
+
 /// Runs the packet's connection through the flow table. `resolve` looks a key's
 /// destination up in the sender's VRF (FIB + ECMP by the key's hash).
 #[inline]

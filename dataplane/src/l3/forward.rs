@@ -194,58 +194,6 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
     }
 }
 
-/// A byte of the IP header of an untagged frame (the destination address), read for
-/// every packet of a burst before anything else so the frames' first cache lines load
-/// together.
-pub const WARM_OFFSET: usize = 30;
-
-/// The flow hash of the frame's connection, to warm its flow entry before the burst is
-/// processed (see `Pipeline::process_l3`). Reads only what it needs to build the key;
-/// anything unusual (fragments, non-TCP/UDP/ICMP, malformed) is left to the real pass.
-#[inline]
-pub fn flow_hash(l3: &L3Tables, in_port: PortIdx, frame: &[u8]) -> Option<u64> {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else { return None };
-    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
-    let l2 = eth.header_len();
-    let vrf = match l3.port_role.get(in_port as usize) {
-        Some(PortRole::Uplink(u)) => u.vrf,
-        Some(PortRole::Endpoints(_)) => match l3.endpoint_at(in_port, vlan, eth.src()) {
-            Some(e) => l3.endpoints[e as usize].vrf,
-            None => return None,
-        },
-        _ => return None,
-    };
-    let ip = &frame[l2..];
-    let (src, dst, proto, l4, v6) = match eth.ethertype() {
-        EtherType::IPV4 => {
-            let Ok(p) = Ipv4Packet::new_checked(ip) else { return None };
-            if p.is_fragment() {
-                return None;
-            }
-            (p.src_u32() as u128, p.dst_u32() as u128, p.protocol(), p.header_len(), false)
-        }
-        EtherType::IPV6 => {
-            let Ok(p) = Ipv6Packet::new_checked(ip) else { return None };
-            (p.src_u128(), p.dst_u128(), p.next_header(), 40, true)
-        }
-        _ => return None,
-    };
-    let Some(h) = ip.get(l4..l4 + 8) else { return None };
-    let (sport, dport) = match proto {
-        6 | 17 | 132 => (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]])),
-        1 | 58 => {
-            let id = u16::from_be_bytes([h[4], h[5]]);
-            match h[0] {
-                icmpv4::ECHO_REQUEST | icmpv6::ECHO_REQUEST => (id, 0),
-                icmpv4::ECHO_REPLY | icmpv6::ECHO_REPLY => (0, id),
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    Some(FlowKey { src, dst, vrf, sport, dport, proto, v6 }.sym_hash())
-}
-
 /// Runs a frame of a bridged network's bridge domain past the network's gateway.
 ///
 /// Frames to the gateway MAC are routed (or answered) like frames from an endpoint port.
@@ -381,36 +329,44 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
-    let frag = match (fragment, first_fragment) {
-        (false, _) => FragPos::Whole,
-        (true, true) => FragPos::First(ip.ident() as u32),
-        (true, false) => FragPos::Tail(ip.ident() as u32),
-    };
-    let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
-    if let Some(t) = icmp_type {
-        if l4.len() >= 8 {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            match t {
-                icmpv4::ECHO_REQUEST => (sport, dport) = (id, 0),
-                icmpv4::ECHO_REPLY => (sport, dport) = (0, id),
-                icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */ => {
-                    related = quoted_v4(&l4[8..], cx.vrf_idx);
+    let out = if !cx.l3.stateful {
+        // Stateless routing (no policy configured): no flow table. Fragments hash on
+        // the 3-tuple so a datagram's fragments take one ECMP path.
+        let (sp, dp) = if fragment { (0, 0) } else { ports };
+        conn::stateless(resolve(cx, |v| v.fib4.lookup(dst), || ecmp::flow_hash_v4(src, dst, proto, sp, dp)))
+    } else {
+        let frag = match (fragment, first_fragment) {
+            (false, _) => FragPos::Whole,
+            (true, true) => FragPos::First(ip.ident() as u32),
+            (true, false) => FragPos::Tail(ip.ident() as u32),
+        };
+        let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
+        if let Some(t) = icmp_type {
+            if l4.len() >= 8 {
+                let id = u16::from_be_bytes([l4[4], l4[5]]);
+                match t {
+                    icmpv4::ECHO_REQUEST => (sport, dport) = (id, 0),
+                    icmpv4::ECHO_REPLY => (sport, dport) = (0, id),
+                    icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */ => {
+                        related = quoted_v4(&l4[8..], cx.vrf_idx);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
-    }
-    let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
-    let c = Conn {
-        key: FlowKey { src: src as u128, dst: dst as u128, vrf: cx.vrf_idx, sport, dport, proto, v6: false },
-        len: pkt.len() as u32,
-        tcp,
-        frag,
-        related,
+        let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
+        let c = Conn {
+            key: FlowKey { src: src as u128, dst: dst as u128, vrf: cx.vrf_idx, sport, dport, proto, v6: false },
+            len: pkt.len() as u32,
+            tcp,
+            frag,
+            related,
+        };
+        let out = conn::run(cx, st, &c, now_ms, |k| {
+            resolve(cx, |v| v.fib4.lookup(k.dst as u32), || ecmp::flow_hash_v4(k.src as u32, k.dst as u32, k.proto, k.sport, k.dport))
+        });
+        out
     };
-    let out = conn::run(cx, st, &c, now_ms, |k| {
-        resolve(cx, |v| v.fib4.lookup(k.dst as u32), || ecmp::flow_hash_v4(k.src as u32, k.dst as u32, k.proto, k.sport, k.dport))
-    });
     let (out_port, out_vlan, new_dst, new_src) = match out {
         FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
         FlowOut::Drop(r) => return L3Out::Drop(r),
@@ -650,36 +606,42 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         return L3Out::Drop(DropReason::L3Multicast);
     }
 
-    let frag_pos = match frag {
-        None => FragPos::Whole,
-        Some(f) if f.offset == 0 => FragPos::First(f.ident),
-        Some(f) => FragPos::Tail(f.ident),
-    };
-    let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
-    if let Some(t) = icmp_type {
-        if l4.len() >= 8 {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            match t {
-                icmpv6::ECHO_REQUEST => (sport, dport) = (id, 0),
-                icmpv6::ECHO_REPLY => (sport, dport) = (0, id),
-                icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */ => {
-                    related = quoted_v6(&l4[8..], cx.vrf_idx);
+    let out = if !cx.l3.stateful {
+        let (sp, dp) = if frag.is_some() { (0, 0) } else { ports };
+        conn::stateless(resolve(cx, |v| v.fib6.lookup(dst), || ecmp::flow_hash_v6(src, dst, proto, sp, dp)))
+    } else {
+        let frag_pos = match frag {
+            None => FragPos::Whole,
+            Some(f) if f.offset == 0 => FragPos::First(f.ident),
+            Some(f) => FragPos::Tail(f.ident),
+        };
+        let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
+        if let Some(t) = icmp_type {
+            if l4.len() >= 8 {
+                let id = u16::from_be_bytes([l4[4], l4[5]]);
+                match t {
+                    icmpv6::ECHO_REQUEST => (sport, dport) = (id, 0),
+                    icmpv6::ECHO_REPLY => (sport, dport) = (0, id),
+                    icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */ => {
+                        related = quoted_v6(&l4[8..], cx.vrf_idx);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
-    }
-    let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
-    let c = Conn {
-        key: FlowKey { src, dst, vrf: cx.vrf_idx, sport, dport, proto, v6: true },
-        len: pkt.len() as u32,
-        tcp,
-        frag: frag_pos,
-        related,
+        let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
+        let c = Conn {
+            key: FlowKey { src, dst, vrf: cx.vrf_idx, sport, dport, proto, v6: true },
+            len: pkt.len() as u32,
+            tcp,
+            frag: frag_pos,
+            related,
+        };
+        let out = conn::run(cx, st, &c, now_ms, |k| {
+            resolve(cx, |v| v.fib6.lookup(k.dst), || ecmp::flow_hash_v6(k.src, k.dst, k.proto, k.sport, k.dport))
+        });
+        out
     };
-    let out = conn::run(cx, st, &c, now_ms, |k| {
-        resolve(cx, |v| v.fib6.lookup(k.dst), || ecmp::flow_hash_v6(k.src, k.dst, k.proto, k.sport, k.dport))
-    });
     let (out_port, out_vlan, new_dst, new_src) = match out {
         FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
         FlowOut::Drop(r) => return L3Out::Drop(r),

@@ -175,6 +175,10 @@ pub struct L3Tables {
     pub port_role: Box<[PortRole]>,
     /// The compiled network policy (NetworkPolicy + global rules) over these endpoints.
     pub policy: crate::policy::PolicyTables,
+    /// Whether routed packets go through the flow table (connection tracking). Control
+    /// sets it when any policy is configured or `flows.track` is `always`; without it,
+    /// routing is stateless and costs no flow-table lookup.
+    pub stateful: bool,
 }
 
 impl L3Tables {

@@ -29,9 +29,6 @@ pub trait Egress<B: PacketBuf> {
     fn count_drop(&mut self, reason: DropReason);
 }
 
-/// Packets whose flow entries are warmed together before they are processed.
-const WARM_BURST: usize = 32;
-
 /// Per-worker pipeline state: the MAC table and the epoch it was seeded for, and the
 /// routing stage's state.
 #[derive(Debug)]
@@ -180,54 +177,7 @@ impl Pipeline {
         E: Egress<B>,
         I: IntoIterator<Item = B>,
     {
-        // A burst at a time: first every packet's flow entry is looked up and read (their
-        // cache misses overlap), then each packet runs the stage with its entry in cache.
-        let mut pkts = pkts.into_iter();
-        loop {
-            let mut burst: heapless::Vec<B, WARM_BURST> = heapless::Vec::new();
-            for p in pkts.by_ref() {
-                if let Err(p) = burst.push(p) {
-                    // Cannot happen (the loop stops at capacity); never lose a packet anyway.
-                    egress.discard(p, DropReason::TxFull);
-                }
-                if burst.is_full() {
-                    break;
-                }
-            }
-            if burst.is_empty() {
-                return;
-            }
-            // Passes with one dependent load each (frame, index line, entry): every
-            // pass's loads are independent across the burst, so their misses overlap.
-            let mut touched = 0u64;
-            for p in &burst {
-                touched ^= p.data().get(forward::WARM_OFFSET).copied().unwrap_or(0) as u64;
-            }
-            let mut hashes = [None; WARM_BURST];
-            for (h, p) in hashes.iter_mut().zip(&burst) {
-                *h = forward::flow_hash(&tables.l3, ingress.port, p.data());
-            }
-            let mut likely = [u32::MAX; WARM_BURST];
-            for (c, h) in likely.iter_mut().zip(&hashes[..burst.len()]) {
-                if let Some(h) = h {
-                    *c = self.l3.flows.warm_bucket(*h);
-                }
-            }
-            for c in &likely[..burst.len()] {
-                touched ^= self.l3.flows.warm_entry(*c);
-            }
-            std::hint::black_box(touched);
-            self.process_l3_burst(tables, ingress, burst, now_ms, egress);
-        }
-    }
-
-    #[inline]
-    fn process_l3_burst<B, E>(&mut self, tables: &Tables, ingress: Ingress, burst: heapless::Vec<B, WARM_BURST>, now_ms: u64, egress: &mut E)
-    where
-        B: PacketBuf,
-        E: Egress<B>,
-    {
-        for mut pkt in burst {
+        for mut pkt in pkts {
             let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
             let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
             if pkt.len() > limit {

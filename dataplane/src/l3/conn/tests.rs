@@ -63,6 +63,7 @@ fn deny_all_but_a_to_b(port: u16) -> PolicySpec {
 fn with_policy(spec: &PolicySpec) -> L3Tables {
     let mut t = tables();
     t.policy = PolicyTables::compile(spec).unwrap();
+    t.stateful = true;
     t
 }
 
@@ -142,14 +143,19 @@ fn a_new_policy_cuts_an_existing_connection_at_its_next_packet() {
 }
 
 #[test]
-fn no_policy_means_everything_routes_through_the_flow_table() {
-    let t = tables();
+fn tracking_without_policy_is_a_choice() {
+    let mut t = tables();
     let mut st = L3State::default();
     let u = udp4(ip4(A), ip4(B), 1, 2, b"x");
     for _ in 0..3 {
         assert_eq!(send(&t, &mut st, 0, &from_a(&u, 17)), TO_B);
     }
-    assert_eq!((st.counters.flows_created, st.flows.len(), st.counters.routed), (1, 1, 3));
+    assert_eq!((st.counters.flows_created, st.flows.len(), st.counters.routed), (0, 0, 3), "stateless routing");
+    t.stateful = true;
+    for _ in 0..3 {
+        assert_eq!(send(&t, &mut st, 0, &from_a(&u, 17)), TO_B);
+    }
+    assert_eq!((st.counters.flows_created, st.flows.len(), st.counters.routed), (1, 1, 6), "flows.track: always");
 }
 
 /// Makes `f` (Ethernet, maybe 802.1Q, + IPv4) a fragment: `offset` in bytes, more-fragments flag.
@@ -236,7 +242,8 @@ fn echo_request_and_reply_pair_by_identifier() {
 fn network_flow_limit_and_strict_tcp() {
     let mut spec = spec();
     spec.networks[0].flow_limit = Some(2);
-    let t = crate::l3::build_l3(8, &spec).unwrap();
+    let mut t = crate::l3::build_l3(8, &spec).unwrap();
+    t.stateful = true;
     let mut st = L3State::default();
     for p in 0..2 {
         assert_eq!(send(&t, &mut st, 0, &from_a(&udp4(ip4(A), ip4(B), 100 + p, 2, b"x"), 17)), TO_B);
@@ -247,7 +254,8 @@ fn network_flow_limit_and_strict_tcp() {
     let c = ipv4_frame(GW_RED, MAC_C, None, ip4(A), ip4("172.16.0.5"), 17, 64, &udp4(ip4(A), ip4("172.16.0.5"), 1, 2, b"x"));
     assert!(matches!(send(&t, &mut st, 2, &c), L3Out::Tx { port: 4, .. }));
 
-    let t = tables();
+    let mut t = tables();
+    t.stateful = true;
     let mut st = L3State::new(&FlowConfig { capacity: 64, tcp_strict: true, ..FlowConfig::default() });
     let out = send(&t, &mut st, 0, &from_a(&tcp4(A, B, 1, 80, ACK, 5, 5), 6));
     assert_eq!(out, L3Out::Drop(DropReason::CtInvalid), "strict: only a SYN opens");
