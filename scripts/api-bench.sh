@@ -26,9 +26,9 @@ while [ $# -gt 0 ]; do
 done
 SLUICE=target/release/sluice
 [ "$SKIP_BUILD" = 1 ] || cargo build --release -p sluice
-while pgrep -x 'cargo|rustc|dpdk-testpmd' >/dev/null || pgrep -x sluice >/dev/null; do sleep 2; done
+while pgrep -x cargo >/dev/null || pgrep -x rustc >/dev/null || pgrep -x sluice >/dev/null || pgrep -f dpdk-testpmd >/dev/null; do sleep 2; done
 WORK=$(mktemp -d /tmp/sluice-api-bench.XXXXXX)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $PID 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 NO_HUGE=true
 if [ -w /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ] && [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" -ge 256 ]; then
     NO_HUGE=false
@@ -46,6 +46,8 @@ networks:
   - {name: bench, subnets: ["10.1.0.0/24", "192.0.2.0/24"], gateway: {ipv4: 10.1.0.1}}
 endpoints:
   - {name: web, network: bench, port: out0, mac: "02:00:00:00:01:0a", ips: [10.1.0.10], labels: {app: web}}
+# Stateful from the start, so the rate before and after compares the same work.
+flows: {track: always}
 YAML
 }
 base >"$WORK/base.yaml"
@@ -76,10 +78,9 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 wait $PID || true
 PID=
-applied_line=$(grep -m1 '"applied"\| applied' "$WORK/err.log" || true)
 printf 'apply of %s routes + %s policy rules (%s bytes of YAML): %.0f ms end to end (CLI)\n' \
     "$ROUTES" "$RULES" "$(stat -c %s "$WORK/desired.yaml")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) * 1000}')"
-grep -o 'apply_ms=[0-9.]*' "$WORK/err.log" | head -n1 | sed 's/^/server side: /' || true
+cat "$WORK/err.log" "$WORK/out.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'apply_ms=[0-9.]*' | head -n1 | sed 's/^/server side (validate, compile, save, publish): /' || true
 head -n 1 "$WORK/apply.log"
 echo "forwarding rate per second (Mpps), the apply happened during second ~4:"
 awk '$1 == "rx" && $3 == "Mpps" {printf "%s ", $2} END {print ""}' "$WORK/out.log"

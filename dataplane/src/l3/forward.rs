@@ -362,10 +362,9 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
             frag,
             related,
         };
-        let out = conn::run(cx, st, &c, now_ms, |k| {
+        conn::run(cx, st, &c, now_ms, |k| {
             resolve(cx, |v| v.fib4.lookup(k.dst as u32), || ecmp::flow_hash_v4(k.src as u32, k.dst as u32, k.proto, k.sport, k.dport))
-        });
-        out
+        })
     };
     let (out_port, out_vlan, new_dst, new_src) = match out {
         FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
@@ -637,10 +636,9 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
             frag: frag_pos,
             related,
         };
-        let out = conn::run(cx, st, &c, now_ms, |k| {
+        conn::run(cx, st, &c, now_ms, |k| {
             resolve(cx, |v| v.fib6.lookup(k.dst), || ecmp::flow_hash_v6(k.src, k.dst, k.proto, k.sport, k.dport))
-        });
-        out
+        })
     };
     let (out_port, out_vlan, new_dst, new_src) = match out {
         FlowOut::Forward(f) => (f.port, f.vlan, f.dst_mac, f.src_mac),
