@@ -272,15 +272,21 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
 fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &impl Fn(&FlowKey) -> Resolved) -> FlowOut {
     if let Some((id, dir)) = st.flows.lookup(inner, inner.sym_hash()) {
         let e = st.flows.entry(id);
-        if let Act::Deny(r) = e.action[dir as usize].act {
-            if e.epoch == st.epoch {
-                return FlowOut::Drop(r);
+        // Only a decision of the current snapshot counts; a stale one is judged afresh below.
+        if e.epoch == st.epoch {
+            match e.action[dir as usize].act {
+                Act::Deny(r) => return FlowOut::Drop(r),
+                Act::Forward => {
+                    return match resolve(&c.key) {
+                        Resolved::Forward { port, vlan, dst_mac, src_mac, .. } => {
+                            FlowOut::Forward(Fwd { port, vlan, dst_mac, src_mac })
+                        }
+                        other => FlowOut::Unrouted(other),
+                    }
+                }
+                Act::Undecided => {}
             }
         }
-        return match resolve(&c.key) {
-            Resolved::Forward { port, vlan, dst_mac, src_mac, .. } => FlowOut::Forward(Fwd { port, vlan, dst_mac, src_mac }),
-            other => FlowOut::Unrouted(other),
-        };
     }
     match decide(cx, st, c, Dir::Orig, resolve) {
         Ok(a) => out_of(&a),
