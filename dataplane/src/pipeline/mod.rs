@@ -67,6 +67,9 @@ impl Pipeline {
     /// Expires idle connections, touching at most `budget` entries; call every loop.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, budget: u32) -> u32 {
+        if self.l3.flows.is_empty() {
+            return 0;
+        }
         self.l3.flows.expire(now_ms, budget)
     }
 
