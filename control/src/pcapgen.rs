@@ -65,6 +65,40 @@ fn checksum(mut sum: u32, data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Source and destination of flow `flow`: 10.0.(flow>>8).(flow&255) to `dst_ip`, or to the
+/// flow's /24 among `dst_prefixes`.
+fn flow_addrs(spec: &TrafficSpec, flow: u32) -> (Ipv4Addr, Ipv4Addr) {
+    let src = Ipv4Addr::new(10, 0, (flow >> 8) as u8, flow as u8);
+    let dst = match spec.dst_prefixes {
+        0 | 1 => spec.dst_ip,
+        n => Ipv4Addr::from(u32::from(spec.dst_ip).wrapping_add((flow % n) << 8)),
+    };
+    (src, dst)
+}
+
+/// A 20-byte IPv4 header (DF, TTL 64, IP id from frame number `i`) with its checksum.
+fn emit_ipv4(ip: &mut [u8], i: u32, proto: u8, total_len: u16, src: Ipv4Addr, dst: Ipv4Addr) {
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total_len.to_be_bytes());
+    ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = checksum(0, ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The TCP/UDP pseudo-header sum: source, destination, protocol, L4 length.
+fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: u16) -> u32 {
+    let mut sum = u32::from(proto) + u32::from(l4_len);
+    for w in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
+        sum += u16::from_be_bytes([w[0], w[1]]) as u32;
+    }
+    sum
+}
+
 /// Frame number `i` of `spec`.
 pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     if spec.tcp_syn {
@@ -76,26 +110,10 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     let mut f = vec![0u8; len];
     emit_header(&mut f, spec.dst_mac, spec.src_mac, spec.vlan.map(VlanTag::with_vid), EtherType::IPV4);
     let ip_len = (len - l2) as u16;
-    let src = Ipv4Addr::new(10, 0, (flow >> 8) as u8, flow as u8);
-    let dst = match spec.dst_prefixes {
-        0 | 1 => spec.dst_ip,
-        n => Ipv4Addr::from(u32::from(spec.dst_ip).wrapping_add((flow % n) << 8)),
-    };
+    let (src, dst) = flow_addrs(spec, flow);
     let sport = 1024 + (flow % 50000) as u16;
     let dport = 5001u16;
-    {
-        let ip = &mut f[l2..l2 + 20];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-        ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = 64;
-        ip[9] = 17;
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&dst.octets());
-        let c = checksum(0, ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
+    emit_ipv4(&mut f[l2..l2 + 20], i, 17, ip_len, src, dst);
     let udp_len = ip_len - 20;
     let payload_start = l2 + 28;
     for (k, b) in f[payload_start..].iter_mut().enumerate() {
@@ -105,13 +123,7 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     f[udp..udp + 2].copy_from_slice(&sport.to_be_bytes());
     f[udp + 2..udp + 4].copy_from_slice(&dport.to_be_bytes());
     f[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
-    // Pseudo-header sum: source, destination, protocol, UDP length.
-    let mut pseudo = 0u32;
-    for w in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
-        pseudo += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    pseudo += 17 + udp_len as u32;
-    let c = match checksum(pseudo, &f[udp..]) {
+    let c = match checksum(pseudo_sum(src, dst, 17, udp_len), &f[udp..]) {
         0 => 0xffff,
         c => c,
     };
@@ -126,24 +138,8 @@ fn syn_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     let l2 = if spec.vlan.is_some() { 18 } else { 14 };
     let mut f = vec![0u8; spec.frame_len.max(l2 + 40)];
     emit_header(&mut f, spec.dst_mac, spec.src_mac, spec.vlan.map(VlanTag::with_vid), EtherType::IPV4);
-    let src = Ipv4Addr::new(10, 0, (flow >> 8) as u8, flow as u8);
-    let dst = match spec.dst_prefixes {
-        0 | 1 => spec.dst_ip,
-        n => Ipv4Addr::from(u32::from(spec.dst_ip).wrapping_add((flow % n) << 8)),
-    };
-    {
-        let ip = &mut f[l2..l2 + 20];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-        ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
-        ip[6] = 0x40;
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&dst.octets());
-        let c = checksum(0, ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
+    let (src, dst) = flow_addrs(spec, flow);
+    emit_ipv4(&mut f[l2..l2 + 20], i, 6, 40, src, dst);
     let t = l2 + 20;
     f[t..t + 2].copy_from_slice(&(1024 + (flow % 50000) as u16).to_be_bytes());
     f[t + 2..t + 4].copy_from_slice(&5001u16.to_be_bytes());
@@ -151,12 +147,7 @@ fn syn_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     f[t + 12] = 5 << 4;
     f[t + 13] = 0x02;
     f[t + 14..t + 16].copy_from_slice(&64240u16.to_be_bytes());
-    let mut pseudo = 0u32;
-    for w in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
-        pseudo += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    pseudo += 6 + 20;
-    let c = checksum(pseudo, &f[t..t + 20]);
+    let c = checksum(pseudo_sum(src, dst, 6, 20), &f[t..t + 20]);
     f[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     f
 }

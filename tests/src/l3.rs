@@ -417,6 +417,16 @@ pub fn in_ns_must(ns: &str, args: &[&str]) -> String {
     out
 }
 
+/// Waits (at most 5 s) until a TCP listener on `port` exists in `p`'s namespace.
+#[track_caller]
+pub fn wait_listening(p: &L3Peer, port: &str) {
+    let t0 = std::time::Instant::now();
+    while !in_ns(&p.ns, &["ss", "-Hltn", &format!("sport = :{port}")]).1.contains(port) {
+        assert!(t0.elapsed() < Duration::from_secs(5), "nc -l {port} never listened in {}", p.ns);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A background process (killed on drop).
 pub struct Bg {
     child: Option<Child>,

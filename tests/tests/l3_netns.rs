@@ -153,11 +153,7 @@ endpoints:
         Stdio::from(std::fs::File::create(&dst).unwrap()),
         Stdio::null(),
     );
-    let listening = Instant::now();
-    while !in_ns(&b.ns, &["ss", "-Hltn", "sport = :5001"]).1.contains("5001") {
-        assert!(listening.elapsed() < Duration::from_secs(5), "nc -l never listened in {}", b.ns);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(&b, "5001");
     let (client_ok, client_out) = run_limited(
         "ip",
         &["netns", "exec", &a.ns, "nc", "-q", "1", "10.1.0.11", "5001"],

@@ -120,14 +120,6 @@ fn address(p: &L3Peer, ip: &str) {
     in_ns_must(&p.ns, &["ip", "route", "add", "default", "via", "10.1.0.1", "dev", &p.inner]);
 }
 
-fn wait_listening(p: &L3Peer, port: &str) {
-    let t0 = Instant::now();
-    while !in_ns(&p.ns, &["ss", "-Hltn", &format!("sport = :{port}")]).1.contains(port) {
-        assert!(t0.elapsed() < Duration::from_secs(5), "nc -l {port} never listened in {}", p.ns);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Namespaces a (10.1.0.10) and b (10.1.0.11) behind sluice, every pod isolated for
 /// ingress, b accepting anything from a (a manifest as kubectl prints it):
 /// - a TCP connection a → b carries 256 KiB each way, byte-identical;

@@ -343,14 +343,10 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
         let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
         if let Some(t) = icmp_type {
             if l4.len() >= 8 {
-                let id = u16::from_be_bytes([l4[4], l4[5]]);
-                match t {
-                    icmpv4::ECHO_REQUEST => (sport, dport) = (id, 0),
-                    icmpv4::ECHO_REPLY => (sport, dport) = (0, id),
-                    icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */ => {
-                        related = quoted_v4(&l4[8..], cx.vrf_idx);
-                    }
-                    _ => {}
+                if let Some(p) = echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY) {
+                    (sport, dport) = p;
+                } else if matches!(t, icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */) {
+                    related = quoted_v4(&l4[8..], cx.vrf_idx);
                 }
             }
         }
@@ -400,6 +396,18 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
     L3Out::Tx { port: out_port, vlan: out_vlan }
 }
 
+/// The key ports of an ICMP(v6) echo (`l4`: its header): the identifier as the source port
+/// of a request and as the destination port of a reply, so a reply's key is its request's
+/// reversed. None for any other message type.
+fn echo_ports(l4: &[u8], request: u8, reply: u8) -> Option<(u16, u16)> {
+    let id = u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?]);
+    match *l4.first()? {
+        t if t == request => Some((id, 0)),
+        t if t == reply => Some((0, id)),
+        _ => None,
+    }
+}
+
 /// The connection of the IPv4 packet an ICMP error quotes (its header + at least 8 bytes),
 /// as that packet travelled.
 fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
@@ -413,14 +421,7 @@ fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
     let l4 = &q[ihl..];
     let (sport, dport) = match proto {
         6 | 17 | 132 => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
-        1 if l4.len() >= 6 => {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            match l4[0] {
-                icmpv4::ECHO_REQUEST => (id, 0),
-                icmpv4::ECHO_REPLY => (0, id),
-                _ => return None,
-            }
-        }
+        1 if l4.len() >= 6 => echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)?,
         _ => (0, 0),
     };
     Some(FlowKey { src: src as u128, dst: dst as u128, vrf, sport, dport, proto, v6: false })
@@ -438,14 +439,7 @@ fn quoted_v6(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
     let l4 = &q[40..];
     let (sport, dport) = match proto {
         6 | 17 | 132 => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
-        58 if l4.len() >= 6 => {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            match l4[0] {
-                icmpv6::ECHO_REQUEST => (id, 0),
-                icmpv6::ECHO_REPLY => (0, id),
-                _ => return None,
-            }
-        }
+        58 if l4.len() >= 6 => echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY)?,
         _ => return None,
     };
     Some(FlowKey { src, dst, vrf, sport, dport, proto, v6: true })
@@ -617,14 +611,10 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
         if let Some(t) = icmp_type {
             if l4.len() >= 8 {
-                let id = u16::from_be_bytes([l4[4], l4[5]]);
-                match t {
-                    icmpv6::ECHO_REQUEST => (sport, dport) = (id, 0),
-                    icmpv6::ECHO_REPLY => (sport, dport) = (0, id),
-                    icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */ => {
-                        related = quoted_v6(&l4[8..], cx.vrf_idx);
-                    }
-                    _ => {}
+                if let Some(p) = echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY) {
+                    (sport, dport) = p;
+                } else if matches!(t, icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */) {
+                    related = quoted_v6(&l4[8..], cx.vrf_idx);
                 }
             }
         }
