@@ -107,7 +107,8 @@ fi
 others() {
     local p mine=" "
     [ -z "$PID" ] || mine=" $PID $(pgrep -P "$PID" | tr '\n' ' ')"
-    for p in $(ps -eo pid=,comm= | awk '$2 ~ /^(rustc|cargo|sluice|dpdk-testpmd)$/ {print $1}'); do
+    # A stopped process (state T, e.g. a paused build) takes no CPU.
+    for p in $(ps -eo pid=,stat=,comm= | awk '$2 !~ /^T/ && $3 ~ /^(rustc|cargo|sluice|dpdk-testpmd)$/ {print $1}'); do
         [[ $mine == *" $p "* ]] || echo "$p"
     done
 }

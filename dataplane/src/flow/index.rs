@@ -12,6 +12,8 @@
 //! slot and decrements the counters the entry passed: no tombstones, nothing to rehash, no
 //! allocation after construction.
 
+use crate::dpdk::{prefetch, HugeArray};
+
 /// Slots per bucket.
 const SLOTS: usize = 7;
 /// An empty slot's tag (tags of entries are odd).
@@ -36,7 +38,8 @@ fn tag_of(hash: u64) -> u32 {
 /// Bucketed (tag, id) index. `id`s are slab indices; equality is decided by the caller.
 #[derive(Debug)]
 pub(super) struct FlowIndex {
-    buckets: Box<[Bucket]>,
+    /// Huge-page backed: the index is read at random, once per packet.
+    buckets: HugeArray<Bucket>,
     mask: usize,
 }
 
@@ -44,7 +47,7 @@ impl FlowIndex {
     /// An index for up to `n` ids, at most half full.
     pub(super) fn with_capacity(n: usize) -> Self {
         let buckets = (2 * n).div_ceil(SLOTS).next_power_of_two().max(1);
-        FlowIndex { buckets: vec![Bucket::default(); buckets].into_boxed_slice(), mask: buckets - 1 }
+        FlowIndex { buckets: HugeArray::new(buckets, |_| Bucket::default()), mask: buckets - 1 }
     }
 
     #[inline(always)]
@@ -70,6 +73,23 @@ impl FlowIndex {
             b = (b + 1) & self.mask;
         }
         None
+    }
+
+    /// Starts loading the home bucket of `hash` (see [`FlowTable::prefetch_index`]).
+    #[inline(always)]
+    pub(super) fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.buckets.get(self.home(hash)) {
+            prefetch(b);
+        }
+    }
+
+    /// The first id in the home bucket of `hash` whose tag matches (unchecked: for
+    /// prefetching the entry only).
+    #[inline(always)]
+    pub(super) fn candidate(&self, hash: u64) -> Option<u32> {
+        let tag = tag_of(hash);
+        let bucket = self.buckets.get(self.home(hash))?;
+        (0..SLOTS).find(|&s| bucket.tags[s] == tag).map(|s| bucket.ids[s])
     }
 
     /// Adds `id` under `hash` (the caller keeps the index at most half full, so there is

@@ -2,6 +2,7 @@
 
 
 use super::index::FlowIndex;
+use crate::dpdk::{prefetch_all, HugeArray};
 use super::conntrack::{ConnState, CtVerdict, TcpSegment, Timeouts};
 use super::key::{Dir, FlowKey};
 use super::wheel::{tick_at_or_after, tick_of, Wheel, NIL, SLOTS};
@@ -42,7 +43,7 @@ pub enum InsertError {
 /// One connection. The fields the lookup reads (`key`, `hash`) come first, in the first
 /// cache line; the per-packet fields follow in the second.
 #[derive(Clone, Copy, Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct FlowEntry<A> {
     /// The connection in its Orig direction.
     pub key: FlowKey,
@@ -133,7 +134,8 @@ const EVICT_CANDIDATES: u32 = 4;
 /// The per-worker flow table. See the module docs.
 pub struct FlowTable<A> {
     cfg: FlowConfig,
-    slab: Box<[FlowEntry<A>]>,
+    /// Huge-page backed, like the index: entries are read at random.
+    slab: HugeArray<FlowEntry<A>>,
     /// Slab indices, hashed by `FlowEntry::hash`; sized for the slab at most half full,
     /// it never grows.
     index: FlowIndex,
@@ -151,8 +153,10 @@ impl<A: Copy + Default> FlowTable<A> {
     ///
     pub fn new(cfg: &FlowConfig) -> Self {
         let cap = cfg.capacity;
-        let slab: Box<[FlowEntry<A>]> =
-            (0..cap).map(|i| FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL })).collect();
+        let slab = HugeArray::new(cap as usize, |i| {
+            let i = i as u32;
+            FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL })
+        });
         let vrf_count: Box<[u32; 65536]> =
             vec![0u32; 65536].into_boxed_slice().try_into().expect("65536 counters");
         FlowTable {
@@ -170,6 +174,22 @@ impl<A: Copy + Default> FlowTable<A> {
     /// The configuration the table was built with.
     pub fn config(&self) -> &FlowConfig {
         &self.cfg
+    }
+
+    /// Starts loading the index line `hash` lives in. First of two prefetch passes over a
+    /// burst: the index lines of all its packets load together, then
+    /// [`prefetch_entry`](Self::prefetch_entry) reads them and starts the entries.
+    #[inline(always)]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the entry the index most likely holds for `hash` (all its lines).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(e) = self.index.candidate(hash).and_then(|id| self.slab.get(id as usize)) {
+            prefetch_all(e);
+        }
     }
 
     /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.

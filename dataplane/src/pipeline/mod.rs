@@ -29,6 +29,12 @@ pub trait Egress<B: PacketBuf> {
     fn count_drop(&mut self, reason: DropReason);
 }
 
+/// Packets whose flow-table lines are prefetched together (one rx burst).
+const PREFETCH_BURST: usize = 32;
+/// Below this many connections the table stays in cache and the extra pass only costs
+/// (measured: +17 cycles per packet at 1k flows, -170 at 64k).
+const PREFETCH_MIN_FLOWS: usize = 8192;
+
 /// Per-worker pipeline state: the MAC table and the epoch it was seeded for, and the
 /// routing stage's state.
 #[derive(Debug)]
@@ -180,16 +186,57 @@ impl Pipeline {
         E: Egress<B>,
         I: IntoIterator<Item = B>,
     {
-        for mut pkt in pkts {
-            let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
-            let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
-            if pkt.len() > limit {
-                egress.discard(pkt, DropReason::Oversize);
-                continue;
+        if !tables.l3.stateful || self.l3.flows.len() < PREFETCH_MIN_FLOWS {
+            for pkt in pkts {
+                self.process_l3_one(tables, ingress, pkt, now_ms, egress);
             }
-            let out = forward::process(&tables.l3, &mut self.l3, ingress.port, &mut pkt, now_ms);
-            self.l3_egress(pkt, tagged, out, egress);
+            return;
         }
+        // A big flow table misses the cache on nearly every lookup: two dependent misses
+        // (index line, then entry) per packet. Taken packet after packet they queue up;
+        // prefetched for a whole burst first, they overlap (DPDK's "prefetch a burst
+        // ahead", as in its l3fwd and OVS's EMC).
+        let mut pkts = pkts.into_iter();
+        loop {
+            let mut burst: heapless::Vec<B, PREFETCH_BURST> = heapless::Vec::new();
+            for p in pkts.by_ref() {
+                if let Err(p) = burst.push(p) {
+                    // Cannot happen (the loop stops at capacity); never lose a packet anyway.
+                    self.process_l3_one(tables, ingress, p, now_ms, egress);
+                }
+                if burst.is_full() {
+                    break;
+                }
+            }
+            if burst.is_empty() {
+                return;
+            }
+            let mut hints = [None; PREFETCH_BURST];
+            for (h, p) in hints.iter_mut().zip(&burst) {
+                *h = forward::flow_hint(&tables.l3, ingress.port, p.data());
+                if let Some(h) = *h {
+                    self.l3.flows.prefetch_index(h);
+                }
+            }
+            for h in hints.iter().take(burst.len()).flatten() {
+                self.l3.flows.prefetch_entry(*h);
+            }
+            for pkt in burst {
+                self.process_l3_one(tables, ingress, pkt, now_ms, egress);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn process_l3_one<B: PacketBuf, E: Egress<B>>(&mut self, tables: &Tables, ingress: Ingress, mut pkt: B, now_ms: u64, egress: &mut E) {
+        let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
+        let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
+        if pkt.len() > limit {
+            egress.discard(pkt, DropReason::Oversize);
+            return;
+        }
+        let out = forward::process(&tables.l3, &mut self.l3, ingress.port, &mut pkt, now_ms);
+        self.l3_egress(pkt, tagged, out, egress);
     }
 
     /// Sends (or drops) what the routing stage decided. Its rewrites keep the ingress L2
