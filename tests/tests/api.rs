@@ -422,14 +422,16 @@ fn apply_is_all_or_nothing() {
     for (what, key, value) in [("devargs", "devargs", json!("net_null7,no-rx=1")), ("mtu", "mtu", json!(1400)), ("rx", "rx", json!(true))] {
         let mut b = want.clone();
         b["ports"][1][key] = value;
-        d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports[1]", &format!("a port's {what}"));
+        d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, &format!("ports[1].{key}"), &format!("a port's {what}"));
     }
+    // Ports come and go while running, but a device that cannot attach changes nothing.
     let mut b = want.clone();
-    b["ports"].as_array_mut().unwrap().push(json!({"name": "p5", "devargs": "net_null5"}));
-    d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports", "a new port");
+    b["ports"].as_array_mut().unwrap().push(json!({"name": "p5", "devargs": "net_nosuchdriver5"}));
+    d.json(Method::POST, "/v1/apply", &b).expect_error(INVALID, "ports[5].devargs", "a new port that cannot attach");
     let mut b = want.clone();
     b["ports"].as_array_mut().unwrap().pop();
-    d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports", "a port removed");
+    let v = d.json(Method::POST, "/v1/apply?dry_run=true", &b).expect(OK, "a port removed (dry run)").clone();
+    assert_eq!((v["applied"].clone(), diff_names(&v, "removed", "ports")), (json!(false), vec!["p4".to_string()]), "{v}");
     assert!(d.config_bytes() == c1 && std::fs::read(&state).unwrap() == s1, "a refused restart-only change changed something");
 
     // A port's uplink may change while running.
@@ -583,6 +585,9 @@ fn restart_restores_the_applied_state() {
     let ep = json!({"name": "e2", "network": "blue", "port": "p2", "mac": "02:00:00:00:01:02", "ips": ["10.1.0.11"], "labels": {"a": "1", "b": "2", "c": "3"}});
     d.json(Method::POST, "/v1/endpoints", &ep).expect(CREATED, "add e2");
     d.json(Method::POST, "/v1/routes", &json!({"network": "blue", "prefix": "10.7.0.0/16", "via": {"endpoint": "e2"}})).expect(CREATED, "add a route");
+    // Ports added and removed at runtime are part of the saved state.
+    d.json(Method::POST, "/v1/ports", &json!({"name": "p7", "devargs": "net_null7,no-rx=1", "rx": false})).expect(CREATED, "add p7");
+    d.delete("/v1/ports/p4").expect(OK, "remove p4");
     let before = d.config();
     let f = d.kill9();
     assert_eq!(f.code, None, "killed by SIGKILL\n{}", f.context());
@@ -600,6 +605,8 @@ fn restart_restores_the_applied_state() {
     let d = Daemon::start_at(&sb, "second", &cfg2, &sock, &["--state", &state_arg]);
     assert_eq!(d.config(), before, "after kill -9 and a restart with another --config, the applied state is back");
     assert!(d.sluice.stderr_now().contains("restoring applied state"), "{}", d.output());
+    let ports: Vec<String> = d.get("/v1/stats").expect(OK, "stats")["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ports, ["p0", "p1", "p2", "p3", "p7"], "the ports running are the restored ones");
     d.stop();
 
     // A corrupt state file: kept aside, named on stderr; sluice starts from --config.
