@@ -261,7 +261,7 @@ stats: {{interval_s: 0}}
         let port = json!({"name": format!("x{n}"), "devargs": format!("net_null{},no-rx=1", 10 + n % 5), "rx": n % 2 == 0});
         let rule = json!({"name": format!("r{n}"), "action": "deny", "source": {"nets": [format!("172.16.{}.0/24", n % 256)]}});
         let policy = json!({"name": format!("np{n}"), "namespace": "default", "spec": {"podSelector": {"matchLabels": {"app": "nobody"}}, "ingress": []}});
-        let steps: [(&str, Box<dyn Fn() -> Answer>, StatusCode); 8] = [
+        let steps: [Step; 8] = [
             ("route add", Box::new(|| d.json(Method::POST, "/v1/routes", &json!({"network": "blue", "prefix": prefix, "via": {"blackhole": true}}))), CREATED),
             ("rule add", Box::new(|| d.json(Method::POST, "/v1/global_rules", &rule)), CREATED),
             ("port add", Box::new(|| d.json(Method::POST, "/v1/ports", &port)), CREATED),
@@ -295,6 +295,9 @@ stats: {{interval_s: 0}}
     assert_eq!(r.drops(), drops(&[]), "nothing dropped\n{ctx}");
     assert_eq!(tx, rx, "every packet received reached pa\n{ctx}");
 }
+
+/// One API change of the 1,000: what it is, the call, the status it must answer.
+type Step<'a> = (&'static str, Box<dyn Fn() -> Answer + 'a>, StatusCode);
 
 /// The current epoch: a dry-run apply of the running config answers it.
 fn stats_epoch(d: &Daemon) -> u64 {
