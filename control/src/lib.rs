@@ -10,6 +10,7 @@ pub mod demo;
 pub mod metrics;
 pub mod pcapgen;
 pub mod plan;
+pub mod ports;
 pub mod run;
 pub mod state;
 pub mod stats;

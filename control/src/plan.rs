@@ -1,6 +1,13 @@
 //! Turns a validated [`Config`] into what the daemon does: EAL arguments, the mempool
 //! size, per-port queue counts, which worker polls which queue, and the L2 tables.
 //! Pure: no DPDK here, so every decision is unit-tested.
+//!
+//! While running, each apply plans from the previous plan ([`Plan::next`]): a port that
+//! stays keeps its slot ([`PortIdx`]) and its queues stay with the workers that poll
+//! them (an rx queue never moves between workers: two threads would poll it during the
+//! switch-over); a new port takes the lowest slot free before this apply (a slot freed by
+//! this apply is reused only by a later one, after the removal completed), and its rx
+//! queues go to the workers with the fewest.
 
 use std::net::IpAddr;
 
@@ -11,7 +18,7 @@ use sluice_dataplane::l3::{
 };
 use sluice_dataplane::flow::FlowConfig;
 use sluice_dataplane::policy::{PolicySpec, PolicyTables};
-use sluice_dataplane::tables::{PortEntry, PortIdx, Tables};
+use sluice_dataplane::tables::{IoMap, PortEntry, PortIdx, RxAssign, Tables, WorkerIo, MAX_PORTS};
 use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{RX_BURST, TX_BUFFER};
 
@@ -21,8 +28,17 @@ use crate::config::{bridge_port_carries, parse_prefix, Config, ConfigError, NetM
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortPlan {
     pub name: String,
+    /// The port's slot: its index in the published tables and per-port counters.
+    pub idx: PortIdx,
     /// DPDK device name (vdev name or PCI address) to look the port up by.
     pub device: String,
+    /// What to hot-plug it with (`rte_dev_probe`): the devargs, or the PCI address with
+    /// its arguments.
+    pub devargs: String,
+    /// The workers' per-port counters of this slot when the port took it (a reused slot
+    /// keeps counting from where its previous port left off): reports subtract them.
+    pub base_rx: u64,
+    pub base_tx: u64,
     pub rx_queues: u16,
     pub tx_queues: u16,
     pub rx_desc: u16,
@@ -45,13 +61,15 @@ pub struct Plan {
     pub mbufs: u32,
     pub cache_size: u32,
     pub data_room: u16,
+    /// In configuration order.
     pub ports: Vec<PortPlan>,
     pub workers: Vec<WorkerPlan>,
+    /// By slot (empty slots: default entries).
     port_entries: Vec<PortEntry>,
     l2: L2Tables,
     /// L3 with placeholder uplink MACs; [`Plan::tables`] fills in the devices' MACs.
     l3: L3Spec,
-    /// Uplink MAC given in the configuration, by port (None: use the device's).
+    /// Uplink MAC given in the configuration, by slot (None: use the device's).
     uplink_mac: Vec<Option<MacAddr>>,
     /// The policy model, compiled into each published snapshot.
     policy: PolicySpec,
@@ -68,16 +86,50 @@ impl Plan {
         Self::with_tables(cfg, &vec![MacAddr([2, 0, 0, 0, 0, 1]); cfg.ports.len()]).map(|(p, _)| p)
     }
 
-    /// [`Plan::new`] and the tables it publishes for ports with `device_macs`, built once
-    /// (an apply of 10k rules compiles them once, not once to check and once to publish).
+    /// [`Plan::new`] and the tables it publishes for ports with `device_macs` (by slot;
+    /// at start slot = position), built once (an apply of 10k rules compiles them once,
+    /// not once to check and once to publish). The tables' I/O map is left empty: see
+    /// [`Plan::io_map`].
     pub fn with_tables(cfg: &Config, device_macs: &[MacAddr]) -> Result<(Plan, Tables), ConfigError> {
+        Self::build(cfg, None, device_macs)
+    }
+
+    /// The plan for `cfg` applied over the running `prev`: ports that stay keep their
+    /// slots and queue owners, new ones get free slots and the least-loaded workers
+    /// (see the module doc). `device_macs` by slot.
+    pub fn next(cfg: &Config, prev: &Plan, device_macs: &[MacAddr]) -> Result<(Plan, Tables), ConfigError> {
+        Self::build(cfg, Some(prev), device_macs)
+    }
+
+    fn build(cfg: &Config, prev: Option<&Plan>, device_macs: &[MacAddr]) -> Result<(Plan, Tables), ConfigError> {
         let n_workers = cfg.workers.cores.len();
         let mut ports = Vec::with_capacity(cfg.ports.len());
-        for p in &cfg.ports {
-            let device = match (&p.devargs, &p.pci) {
-                (Some(d), _) => d.split(',').next().unwrap_or_default().to_string(),
-                (_, Some(pci)) => pci.split(',').next().unwrap_or_default().to_string(),
+        // Every slot the previous plan used stays taken in this one.
+        let mut taken = [false; MAX_PORTS];
+        for p in prev.iter().flat_map(|p| &p.ports) {
+            if let Some(t) = taken.get_mut(p.idx as usize) {
+                *t = true;
+            }
+        }
+        for (i, p) in cfg.ports.iter().enumerate() {
+            let (device, devargs) = match (&p.devargs, &p.pci) {
+                (Some(d), _) => (d.split(',').next().unwrap_or_default().to_string(), d.clone()),
+                (_, Some(pci)) => (pci.split(',').next().unwrap_or_default().to_string(), pci.clone()),
                 _ => unreachable!("validated: devargs or pci"),
+            };
+            let kept = prev.and_then(|pp| pp.ports.iter().find(|x| x.name == p.name));
+            let (idx, base_rx, base_tx) = match kept {
+                Some(k) => (k.idx, k.base_rx, k.base_tx),
+                None => {
+                    let free = taken.iter().position(|t| !t).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("ports[{i}]"),
+                            format!("at most {MAX_PORTS} ports (a slot freed by an apply is reused by the next one)"),
+                        )
+                    })?;
+                    taken[free] = true;
+                    (free as PortIdx, 0, 0)
+                }
             };
             let rx_queues = if !p.rx {
                 0
@@ -88,7 +140,11 @@ impl Plan {
             };
             ports.push(PortPlan {
                 name: p.name.clone(),
+                idx,
                 device,
+                devargs,
+                base_rx,
+                base_tx,
                 rx_queues,
                 tx_queues: n_workers as u16,
                 rx_desc: p.rx_desc,
@@ -98,27 +154,54 @@ impl Plan {
             });
         }
 
-        // Spread every rx queue over the workers round-robin, port by port, continuing
-        // the rotation across ports so single-queue ports do not all land on worker 0.
         let mut workers: Vec<WorkerPlan> =
             cfg.workers.cores.iter().map(|&core| WorkerPlan { core, rx: Vec::new() }).collect();
-        let mut next = 0usize;
-        for (pi, p) in ports.iter().enumerate() {
-            for q in 0..p.rx_queues {
-                workers[next % n_workers].rx.push((pi as PortIdx, q));
-                next += 1;
+        match prev {
+            None => {
+                // Spread every rx queue over the workers round-robin, port by port,
+                // continuing the rotation across ports so single-queue ports do not all
+                // land on worker 0.
+                let mut next = 0usize;
+                for p in &ports {
+                    for q in 0..p.rx_queues {
+                        workers[next % n_workers].rx.push((p.idx, q));
+                        next += 1;
+                    }
+                }
+            }
+            Some(pp) => {
+                // Queues of ports that stay stay where they are; a new port's queues go
+                // to the worker with the fewest, one by one.
+                let stays = |slot: PortIdx| ports.iter().any(|p| p.idx == slot && pp.ports.iter().any(|o| o.idx == slot && o.name == p.name));
+                for (w, old) in workers.iter_mut().zip(&pp.workers) {
+                    w.rx = old.rx.iter().copied().filter(|&(slot, _)| stays(slot)).collect();
+                }
+                for p in ports.iter().filter(|p| !stays(p.idx)) {
+                    for q in 0..p.rx_queues {
+                        if let Some(w) = workers.iter_mut().min_by_key(|w| w.rx.len()) {
+                            w.rx.push((p.idx, q));
+                        }
+                    }
+                }
             }
         }
 
-        let mbufs = if cfg.mempool.mbufs != 0 {
-            cfg.mempool.mbufs
-        } else {
-            auto_mbufs(&ports, n_workers, cfg.mempool.cache_size)
+        let mbufs = match prev {
+            // The pool is made once, at start.
+            Some(pp) => pp.mbufs,
+            None if cfg.mempool.mbufs != 0 => cfg.mempool.mbufs,
+            None => auto_mbufs(&ports, n_workers, cfg.mempool.cache_size),
         };
 
-        let port_entries =
-            cfg.ports.iter().map(|p| PortEntry { name: p.name.clone(), max_frame_len: p.mtu as u32 + 14 }).collect();
-        let mut l2 = build_l2(cfg.ports.len(), &bridge_specs(cfg)?).map_err(|m| ConfigError::new("bridges", m))?;
+        let n_slots = ports.iter().map(|p| p.idx as usize + 1).max().unwrap_or(0);
+        let slot_of = |name: &str| ports.iter().find(|p| p.name == name).map(|p| p.idx);
+        let mut port_entries = vec![PortEntry::default(); n_slots];
+        let mut uplink_mac = vec![None; n_slots];
+        for (p, pp) in cfg.ports.iter().zip(&ports) {
+            port_entries[pp.idx as usize] = PortEntry { name: p.name.clone(), max_frame_len: p.mtu as u32 + 14 };
+            uplink_mac[pp.idx as usize] = p.uplink.as_ref().and_then(|u| u.mac.as_ref()).and_then(|m| m.parse().ok());
+        }
+        let mut l2 = build_l2(n_slots, &bridge_specs(cfg, &slot_of)?).map_err(|m| ConfigError::new("bridges", m))?;
         // A bridged network's gateway sits in its bridge domain.
         for (ni, n) in cfg.networks.iter().enumerate() {
             if let (NetModeConfig::Bridged, Some(b)) = (n.mode, &n.bridge) {
@@ -130,11 +213,7 @@ impl Plan {
                 l2.domains = domains.into();
             }
         }
-        let uplink_mac = cfg
-            .ports
-            .iter()
-            .map(|p| p.uplink.as_ref().and_then(|u| u.mac.as_ref()).and_then(|m| m.parse().ok()))
-            .collect();
+        let l3 = l3_spec(cfg, &slot_of)?;
         let plan = Plan {
             eal_args: eal_args(cfg, mbufs),
             mbufs,
@@ -144,7 +223,7 @@ impl Plan {
             workers,
             port_entries,
             l2,
-            l3: l3_spec(cfg)?,
+            l3,
             uplink_mac,
             policy: cfg.policy_spec()?,
             flows: cfg.flows.flow_config(),
@@ -155,10 +234,40 @@ impl Plan {
         Ok((plan, tables))
     }
 
-    /// The tables to publish, given each port's device MAC (by port index).
+    /// Which queues each worker polls and sends on, given each slot's DPDK port id
+    /// (`None`: not open).
+    pub fn io_map(&self, dev_of: &dyn Fn(PortIdx) -> Option<u16>) -> IoMap {
+        let n_slots = self.port_entries.len();
+        let mut tx = vec![None; n_slots];
+        for p in &self.ports {
+            tx[p.idx as usize] = dev_of(p.idx);
+        }
+        let tx: Box<[Option<u16>]> = tx.into();
+        IoMap {
+            workers: self
+                .workers
+                .iter()
+                .map(|w| WorkerIo {
+                    rx: w
+                        .rx
+                        .iter()
+                        .filter_map(|&(port, queue)| Some(RxAssign { port, dev: dev_of(port)?, queue }))
+                        .collect(),
+                    tx: tx.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The tables to publish, given each port's device MAC (by slot). Their I/O map is
+    /// empty: fill it with [`Plan::io_map`].
     pub fn tables(&self, device_macs: &[MacAddr]) -> Result<Tables, ConfigError> {
         let mac_of = |port: PortIdx| {
-            self.uplink_mac[port as usize].unwrap_or_else(|| device_macs.get(port as usize).copied().unwrap_or_default())
+            self.uplink_mac
+                .get(port as usize)
+                .copied()
+                .flatten()
+                .unwrap_or_else(|| device_macs.get(port as usize).copied().unwrap_or_default())
         };
         let mut l3 = self.l3.clone();
         for u in &mut l3.uplinks {
@@ -177,7 +286,7 @@ impl Plan {
         let mut l3 = build_l3(self.port_entries.len(), &l3).map_err(|m| ConfigError::new("routes", m))?;
         l3.policy = PolicyTables::compile(&self.policy).map_err(|m| ConfigError::new("network_policies", m.to_string()))?;
         l3.stateful = self.track_always || !l3.policy.is_empty();
-        Ok(Tables { epoch: 0, l2_epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3 })
+        Ok(Tables { epoch: 0, l2_epoch: 0, ports: self.port_entries.clone().into(), l2: self.l2.clone(), l3, io: IoMap::default() })
     }
 }
 
@@ -188,8 +297,8 @@ pub fn default_gateway_mac(vrf: u32) -> MacAddr {
 }
 
 /// Resolves networks, endpoints, uplinks and routes (already validated) to indices.
-fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
-    let port = |name: &str| cfg.ports.iter().position(|p| p.name == name).map(|i| i as PortIdx);
+fn l3_spec(cfg: &Config, slot_of: &dyn Fn(&str) -> Option<PortIdx>) -> Result<L3Spec, ConfigError> {
+    let port = |name: &str| slot_of(name);
     let net = |name: &str| cfg.networks.iter().position(|n| n.name == name);
     let endpoint = |name: &str| cfg.endpoints.iter().position(|e| e.name == name);
     let mut spec = L3Spec::default();
@@ -268,10 +377,10 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
             allowed,
         });
     }
-    for (i, p) in cfg.ports.iter().enumerate() {
+    for p in &cfg.ports {
         if let Some(u) = &p.uplink {
             spec.uplinks.push(UplinkSpec {
-                port: i as PortIdx,
+                port: port(&p.name).unwrap_or_default(),
                 network: net(&u.network).unwrap_or_default(),
                 mac: MacAddr::ZERO,
                 vlan: u.vlan,
@@ -286,7 +395,7 @@ fn l3_spec(cfg: &Config) -> Result<L3Spec, ConfigError> {
         }
         if v.gateway.is_some() {
             let p = v.port.as_deref().and_then(port).unwrap_or_default();
-            let vlan = cfg.ports[p as usize].uplink.as_ref().and_then(|u| u.vlan);
+            let vlan = cfg.ports.iter().find(|x| Some(x.name.as_str()) == v.port.as_deref()).and_then(|x| x.uplink.as_ref()).and_then(|u| u.vlan);
             let mac = v.mac.as_ref().and_then(|m| m.parse().ok()).unwrap_or_default();
             return NextHopSpec::Gateway { port: p, vlan, mac, src_mac: MacAddr::ZERO };
         }
@@ -368,8 +477,8 @@ fn eal_args(cfg: &Config, mbufs: u32) -> Vec<String> {
     a
 }
 
-fn bridge_specs(cfg: &Config) -> Result<Vec<BridgeSpec>, ConfigError> {
-    let index = |name: &str| cfg.ports.iter().position(|p| p.name == name).map(|i| i as PortIdx);
+fn bridge_specs(cfg: &Config, slot_of: &dyn Fn(&str) -> Option<PortIdx>) -> Result<Vec<BridgeSpec>, ConfigError> {
+    let index = |name: &str| slot_of(name);
     let mut specs = Vec::with_capacity(cfg.bridges.len());
     for (bi, b) in cfg.bridges.iter().enumerate() {
         let mut ports = Vec::with_capacity(b.ports.len());
@@ -473,5 +582,41 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(e.path, "bridges[0].static_macs[0].vlan");
+    }
+
+    #[test]
+    fn ports_keep_slots_and_queue_owners_while_others_come_and_go() {
+        let p0 = Plan::new(&cfg("")).unwrap();
+        assert_eq!(p0.ports.iter().map(|p| p.idx).collect::<Vec<_>>(), vec![0, 1, 2]);
+        // Remove b (slot 1): a and c keep slots 0 and 2, a keeps its queues on both workers.
+        let no_b = Config::from_yaml(
+            "workers: {cores: [0, 1]}\nports:\n  - {name: a, devargs: net_null0}\n  - {name: c, devargs: net_null1, rx: false}\n",
+        )
+        .unwrap();
+        let (p1, t1) = Plan::next(&no_b, &p0, &[MacAddr::ZERO; 3]).unwrap();
+        assert_eq!(p1.ports.iter().map(|p| (p.name.as_str(), p.idx)).collect::<Vec<_>>(), vec![("a", 0), ("c", 2)]);
+        assert_eq!(p1.workers[0].rx, vec![(0, 0)]);
+        assert_eq!(p1.workers[1].rx, vec![(0, 1)]);
+        assert_eq!((t1.ports.len(), t1.ports[1].name.as_str()), (3, ""), "slot 1 is a hole");
+        // Add d and e: d takes slot 1 (freed by the previous apply), e slot 3; their
+        // queues go to the least-loaded workers.
+        let more = Config::from_yaml(
+            "workers: {cores: [0, 1]}\nports:\n  - {name: d, devargs: net_null3, rx_queues: 1}\n  - {name: a, devargs: net_null0}\n  - {name: c, devargs: net_null1, rx: false}\n  - {name: e, devargs: net_null4, rx_queues: 1}\n",
+        )
+        .unwrap();
+        let (p2, _) = Plan::next(&more, &p1, &[MacAddr::ZERO; 4]).unwrap();
+        assert_eq!(p2.ports.iter().map(|p| (p.name.as_str(), p.idx)).collect::<Vec<_>>(), vec![("d", 1), ("a", 0), ("c", 2), ("e", 3)]);
+        assert_eq!(p2.workers[0].rx, vec![(0, 0), (1, 0)]);
+        assert_eq!(p2.workers[1].rx, vec![(0, 1), (3, 0)]);
+        // A slot freed in this very apply is not reused by it.
+        let swap = Config::from_yaml("workers: {cores: [0, 1]}\nports:\n  - {name: a, devargs: net_null0}\n  - {name: z, devargs: net_null9}\n").unwrap();
+        let (p3, _) = Plan::next(&swap, &p1, &[MacAddr::ZERO; 3]).unwrap();
+        assert_eq!(p3.ports[1].idx, 1, "slot 1 was freed by the apply before");
+        let (p4, _) = Plan::next(&swap, &p0, &[MacAddr::ZERO; 3]).unwrap();
+        assert_eq!(p4.ports[1].idx, 3, "slots 1 and 2 are freed by this apply");
+        // The I/O map: every slot's device, each worker's queues.
+        let io = p2.io_map(&|slot| Some(100 + slot));
+        assert_eq!(io.workers[1].rx.iter().map(|a| (a.port, a.dev, a.queue)).collect::<Vec<_>>(), vec![(0, 100, 1), (3, 103, 0)]);
+        assert_eq!(io.workers[0].tx.to_vec(), vec![Some(100), Some(101), Some(102), Some(103)]);
     }
 }

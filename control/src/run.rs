@@ -13,14 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_dataplane::dpdk::{self, Eal, EthPort, Mempool, PortSetup};
+use sluice_dataplane::dpdk::{self, Eal, Mempool};
 use sluice_dataplane::tables::{Tables, TablesHandle};
-use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::{self, Shared, WorkerSpec};
 use tokio::sync::Mutex;
 
 use crate::api::{self, Control};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::plan::Plan;
 use crate::state::StateFile;
 use crate::stats::{self, MempoolReport, Report};
@@ -67,22 +66,23 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     tracing::info!(args = ?plan.eal_args, "starting DPDK");
     let eal = Eal::init(&plan.eal_args)?;
     let pool = Mempool::create("sluice_pool", plan.mbufs, plan.cache_size, plan.data_room + 128, dpdk::socket_id())?;
-    let ports = open_ports(cfg, &plan, &pool)?;
+    let mut ports = Vec::with_capacity(plan.ports.len());
+    for (i, pp) in plan.ports.iter().enumerate() {
+        ports.push(crate::ports::open(i, &cfg.ports[i], pp, &pool, false)?);
+    }
 
     let n_ports = plan.ports.len();
-    let macs: Vec<_> = ports.iter().map(|p| p.info().map(|i| MacAddr(i.mac)).unwrap_or_default()).collect();
+    let macs = crate::ports::macs_by_slot(&plan, &ports);
     let tables = Arc::new(TablesHandle::new(Tables::default()));
-    tables.publish(plan.tables(&macs)?);
-    let shared = Arc::new(Shared::new(Arc::clone(&tables), pool, plan.workers.len(), n_ports, plan.flows.clone()));
+    let mut first = plan.tables(&macs)?;
+    let devs = crate::ports::devs_by_slot(&plan, &ports);
+    first.io = plan.io_map(&crate::ports::dev_lookup(&devs));
+    tables.publish(first);
+    let shared = Arc::new(Shared::new(Arc::clone(&tables), pool, plan.workers.len(), plan.flows.clone()));
 
     let mut handles = Vec::with_capacity(plan.workers.len());
     for (id, wp) in plan.workers.iter().enumerate() {
-        let spec = WorkerSpec {
-            id,
-            core: Some(wp.core),
-            rx: wp.rx.iter().map(|&(p, q)| (p, ports[p as usize].rx_queue(q))).collect(),
-            tx: ports.iter().map(|p| p.tx_queue(id as u16)).collect(),
-        };
+        let spec = WorkerSpec { id, core: Some(wp.core) };
         let sh = Arc::clone(&shared);
         let h = std::thread::Builder::new().name(format!("sluice-w{id}")).spawn(move || {
             let r = worker::run(spec, &sh);
@@ -105,6 +105,7 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         tables,
         shared: Arc::clone(&shared),
         ports,
+        retired: Vec::new(),
         state: opts.state.clone().map(StateFile::new),
         started: t0,
         startup_ms,
@@ -135,8 +136,10 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let Ok(control) = Arc::try_unwrap(control) else {
         return Err("internal: the API still holds the control state".into());
     };
-    let Control { plan, mut ports, .. } = control.into_inner();
+    let Control { plan, mut ports, retired, .. } = control.into_inner();
     let mut report = stats::report(&plan, &shared, &ports);
+    // Ports whose removal never saw every worker acknowledge it: the workers are gone now.
+    ports.extend(retired);
     for p in ports.iter_mut() {
         if let Err(e) = p.stop() {
             tracing::warn!(port = %p.name, error = %e, "stop failed");
@@ -151,7 +154,7 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let Ok(shared) = Arc::try_unwrap(shared) else {
         return Err("internal: workers still hold the shared state".into());
     };
-    report.mempool = MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: shared.pool.in_use() };
+    report.mempool = MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: shared.pool.in_use(), in_use: shared.pool.in_use() };
     report.startup_ms = startup_ms;
     report.duration_s = duration_s;
     drop(shared);
@@ -238,41 +241,4 @@ async fn control_loop(control: &Arc<Mutex<Control>>, shared: &Shared, stop: &Ato
         let _ = s.await;
     }
     bound
-}
-
-/// Finds every configured port, checks it can give each worker a queue, and starts it.
-fn open_ports(cfg: &Config, plan: &Plan, pool: &Mempool) -> Result<Vec<EthPort>, Error> {
-    let mut ports = Vec::with_capacity(plan.ports.len());
-    for (i, pp) in plan.ports.iter().enumerate() {
-        let key = if cfg.ports[i].pci.is_some() { "pci" } else { "devargs" };
-        let at = |msg: String| ConfigError::new(format!("ports[{i}].{key}"), msg);
-        let mut port = EthPort::by_name(&pp.device).map_err(|e| at(format!("device {} not found: {e}", pp.device)))?;
-        let info = port.info()?;
-        if pp.tx_queues > info.max_tx_queues {
-            return Err(Box::new(at(format!(
-                "{} ({}) has {} tx queue(s) but {} workers need one each; use fewer workers or a device with more queues",
-                pp.device, info.driver, info.max_tx_queues, pp.tx_queues
-            ))));
-        }
-        if pp.rx_queues > info.max_rx_queues {
-            return Err(Box::new(ConfigError::new(
-                format!("ports[{i}].rx_queues"),
-                format!("{} ({}) has {} rx queue(s), {} wanted", pp.device, info.driver, info.max_rx_queues, pp.rx_queues),
-            )));
-        }
-        let setup = PortSetup {
-            // Every port gets at least one rx queue so the device starts; a tx-only port's
-            // queue is simply never polled.
-            rx_queues: pp.rx_queues.max(1),
-            tx_queues: pp.tx_queues,
-            rx_desc: pp.rx_desc,
-            tx_desc: pp.tx_desc,
-            mtu: pp.mtu,
-            promiscuous: pp.promiscuous,
-        };
-        port.setup(&setup, pool).map_err(|e| at(format!("{}: {e}", pp.device)))?;
-        tracing::info!(port = %pp.name, device = %pp.device, driver = %info.driver, rxq = pp.rx_queues, txq = pp.tx_queues, "port up");
-        ports.push(port);
-    }
-    Ok(ports)
 }

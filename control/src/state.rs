@@ -70,15 +70,21 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
             d.changed.entry("networks").or_default().push(name);
         }
     }
-    let uplinks = |c: &Config| -> Vec<(String, Option<crate::config::UplinkConfig>)> {
-        c.ports.iter().map(|p| (p.name.clone(), p.uplink.clone())).collect()
+    // Ports by everything but their uplink (which is listed on its own).
+    let ports = |c: &Config| -> Vec<crate::config::PortConfig> {
+        c.ports.iter().map(|p| crate::config::PortConfig { uplink: None, ..p.clone() }).collect()
+    };
+    diff_list("ports", &ports(old), &ports(new), |p| p.name.clone(), &mut d);
+    let uplinks = |c: &Config| -> Vec<(String, crate::config::UplinkConfig)> {
+        c.ports.iter().filter_map(|p| Some((p.name.clone(), p.uplink.clone()?))).collect()
     };
     diff_list("uplinks", &uplinks(old), &uplinks(new), |(n, _)| n.clone(), &mut d);
     d
 }
 
 /// Checks that `new` changes only what can change while running: everything but the
-/// DPDK, worker, mempool and port settings (a port's `uplink` may change). Names the key.
+/// DPDK, worker, mempool and flow settings and the settings of a port that stays (ports
+/// may be added and removed; an existing port's `uplink` may change). Names the key.
 pub fn check_runtime_change(old: &Config, new: &Config) -> Result<(), ConfigError> {
     let restart = |key: &str| ConfigError::new(key, "cannot change while running (restart sluice to change it)");
     if old.dpdk != new.dpdk {
@@ -99,16 +105,25 @@ pub fn check_runtime_change(old: &Config, new: &Config) -> Result<(), ConfigErro
     if old.flows != new.flows {
         return Err(restart("flows"));
     }
-    if old.ports.len() != new.ports.len() {
-        return Err(ConfigError::new("ports", "adding or removing ports while running is not supported yet (restart sluice)"));
-    }
-    for (i, (o, n)) in old.ports.iter().zip(&new.ports).enumerate() {
+    for (i, n) in new.ports.iter().enumerate() {
+        let Some(o) = old.ports.iter().find(|o| o.name == n.name) else { continue };
         let (mut o, mut n) = (o.clone(), n.clone());
         o.uplink = None;
         n.uplink = None;
-        if o != n {
-            return Err(ConfigError::new(format!("ports[{i}]"), "only `uplink` of a port can change while running"));
+        if o == n {
+            continue;
         }
+        // Name the first key that differs.
+        let (ov, nv) = (serde_json::to_value(&o).unwrap_or_default(), serde_json::to_value(&n).unwrap_or_default());
+        let key = nv
+            .as_object()
+            .and_then(|m| m.iter().find(|(k, v)| ov.get(k.as_str()) != Some(v)).map(|(k, _)| k.clone()))
+            .or_else(|| ov.as_object().and_then(|m| m.keys().find(|k| nv.get(k.as_str()).is_none()).cloned()))
+            .unwrap_or_default();
+        return Err(ConfigError::new(
+            format!("ports[{i}].{key}"),
+            format!("cannot change on a running port (only `uplink` can): remove port {:?} and add it again", n.name),
+        ));
     }
     Ok(())
 }
@@ -216,10 +231,18 @@ routes:
     }
 
     #[test]
-    fn runtime_changes_exclude_ports_and_dpdk() {
+    fn runtime_changes_add_and_remove_ports_but_keep_port_settings_and_dpdk() {
         let old = cfg(BASE);
         assert!(check_runtime_change(&old, &cfg(&BASE.replace("192.0.2.2", "192.0.2.3"))).is_ok(), "uplink may change");
-        assert_eq!(check_runtime_change(&old, &cfg(&BASE.replace("net_null0", "net_null5"))).unwrap_err().path, "ports[0]");
+        assert_eq!(check_runtime_change(&old, &cfg(&BASE.replace("net_null0", "net_null5"))).unwrap_err().path, "ports[0].devargs");
+        let more = BASE.replace("ports:\n", "ports:\n  - {name: pz, devargs: net_null7}\n");
+        assert!(check_runtime_change(&old, &cfg(&more)).is_ok(), "a port may be added");
+        assert!(check_runtime_change(&cfg(&more), &old).is_ok(), "and removed");
+        let d = diff(&old, &cfg(&more));
+        assert_eq!((d.added["ports"].clone(), d.added.get("uplinks")), (vec!["pz".to_string()], None));
+        assert_eq!(diff(&cfg(&more), &old).removed["ports"], vec!["pz"]);
+        let mtu = more.replace("net_null7}", "net_null7, mtu: 1400}");
+        assert_eq!(check_runtime_change(&cfg(&more), &cfg(&mtu)).unwrap_err().path, "ports[0].mtu");
         assert_eq!(check_runtime_change(&old, &cfg(&BASE.replace("cores: [0]", "cores: [1]"))).unwrap_err().path, "workers");
         assert_eq!(
             check_runtime_change(&old, &cfg(&BASE.replace("no_huge: true", "no_huge: false"))).unwrap_err().path,

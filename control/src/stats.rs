@@ -10,6 +10,8 @@ use sluice_dataplane::dpdk::EthPort;
 use sluice_dataplane::worker::{Shared, WorkerStats};
 use sluice_dataplane::DropReason;
 
+use sluice_dataplane::tables::PortIdx;
+
 use crate::plan::Plan;
 
 /// Drop counts by reason name (only non-zero reasons).
@@ -95,6 +97,10 @@ pub struct MempoolReport {
     /// Mbufs still out of the pool after every worker stopped and every port closed:
     /// anything but 0 is a leak.
     pub in_use_after_stop: u32,
+    /// Mbufs out of the pool now (in rings, bursts and tx buffers; per-lcore caches
+    /// count as free). Live reports only.
+    #[serde(default)]
+    pub in_use: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -155,16 +161,26 @@ pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
     }
 }
 
-/// The device's and the workers' counters of port `i`.
+/// The workers' (rx, tx) counters of slot `slot`, summed (since the switch started: a
+/// reused slot includes its earlier ports' counts).
+pub fn slot_counters(shared: &Shared, slot: PortIdx) -> (u64, u64) {
+    shared.stats.iter().fold((0, 0), |(r, t), w| match w.ports.get(slot as usize) {
+        Some(p) => (r + p.rx_packets.get(), t + p.tx_packets.get()),
+        None => (r, t),
+    })
+}
+
+/// The device's and the workers' counters of port `i` (in plan order), since it was added.
 pub fn port_report(i: usize, plan: &Plan, port: &EthPort, shared: &Shared) -> PortReport {
     let s = port.stats();
-    let (rx, tx) = shared.stats.iter().fold((0, 0), |(r, t), w| (r + w.ports[i].rx_packets.get(), t + w.ports[i].tx_packets.get()));
+    let pp = &plan.ports[i];
+    let (rx, tx) = slot_counters(shared, pp.idx);
     PortReport {
-        name: plan.ports[i].name.clone(),
-        device: plan.ports[i].device.clone(),
+        name: pp.name.clone(),
+        device: pp.device.clone(),
         driver: port.info().map(|d| d.driver).unwrap_or_default(),
-        rx_packets: rx,
-        tx_packets: tx,
+        rx_packets: rx.saturating_sub(pp.base_rx),
+        tx_packets: tx.saturating_sub(pp.base_tx),
         ethdev: EthdevReport {
             ipackets: s.ipackets,
             opackets: s.opackets,
@@ -188,7 +204,7 @@ pub fn report(plan: &Plan, shared: &Shared, ports: &[EthPort]) -> Report {
         totals: totals(&workers),
         workers,
         ports: ports.iter().enumerate().map(|(i, p)| port_report(i, plan, p, shared)).collect(),
-        mempool: MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: 0 },
+        mempool: MempoolReport { capacity: shared.pool.capacity(), in_use_after_stop: 0, in_use: shared.pool.in_use() },
         ..Default::default()
     }
 }

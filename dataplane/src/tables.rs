@@ -13,11 +13,17 @@ use arc_swap::ArcSwap;
 use crate::l2::L2Tables;
 use crate::l3::L3Tables;
 
-/// Dense index of a port in [`Tables::ports`] (not the DPDK port id).
+/// Index of a port's slot in [`Tables::ports`] (not the DPDK port id). A port keeps its
+/// slot while others are added and removed; a freed slot is reused only after the removal
+/// completed. Slots are below [`MAX_PORTS`].
 pub type PortIdx = u16;
 
-/// What the dataplane knows about one port.
-#[derive(Clone, Debug)]
+/// Most port slots (DPDK's `RTE_MAX_ETHPORTS`); per-port counters are sized for it.
+pub const MAX_PORTS: usize = 32;
+
+/// What the dataplane knows about one port. An empty slot has an empty name and a
+/// `max_frame_len` of 0.
+#[derive(Clone, Debug, Default)]
 pub struct PortEntry {
     /// Operator-given name.
     pub name: String,
@@ -39,6 +45,45 @@ pub struct Tables {
     pub l2_epoch: u64,
     /// Networks (VRFs), endpoints, uplinks.
     pub l3: L3Tables,
+    /// Which queues each worker polls and sends on under this snapshot.
+    pub io: IoMap,
+}
+
+/// Where every worker receives and sends, published with the tables so that adding or
+/// removing a port (or moving nothing at all) is one more snapshot.
+///
+/// Thread-safety: immutable once published, like the rest of [`Tables`]. A worker reads
+/// its own [`WorkerIo`] from the snapshot it holds; an rx queue appears in exactly one
+/// worker's list, and a worker's tx queue on a port is the worker's index, so no queue
+/// is ever used by two threads. Control only stops or closes a port after every worker
+/// has acknowledged a snapshot whose map no longer names it (see
+/// `worker::Shared::wait_quiescent`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IoMap {
+    /// By worker index.
+    pub workers: Box<[WorkerIo]>,
+}
+
+/// One worker's share of the [`IoMap`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerIo {
+    /// Rx queues to poll, in order.
+    pub rx: Box<[RxAssign]>,
+    /// DPDK port id behind each [`PortIdx`] this worker may send to (its tx queue there
+    /// is the worker's index); `None`: no port in that slot (sending there drops as
+    /// `port_down`).
+    pub tx: Box<[Option<u16>]>,
+}
+
+/// One rx queue a worker polls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxAssign {
+    /// The port's slot in [`Tables::ports`].
+    pub port: PortIdx,
+    /// Its DPDK port id.
+    pub dev: u16,
+    /// Queue index on the device.
+    pub queue: u16,
 }
 
 /// The shared slot that holds the current [`Tables`] (RCU by `arc-swap`).

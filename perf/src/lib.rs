@@ -144,6 +144,7 @@ impl Fixture {
             l2: build_l2(n_ports, &[spec]).expect("bench topology"),
             l3: Default::default(),
             l2_epoch: 1,
+            io: Default::default(),
         };
         let domain = tables.l2.ingress_domain(0, None).expect("port 0 bridged");
         let ev = |mac, port| LearnEvent { domain, mac, port };

@@ -168,10 +168,12 @@ fn crud_contract_for_every_kind() {
     d.stop();
 }
 
-/// Ports are read-only while running (409 for PUT/POST/DELETE, nothing changes); an
-/// unknown kind or item is 404 with the error schema.
+/// Ports over the API: list and get; a PUT that changes nothing applies nothing; what
+/// needs a restart is 409 naming the field; an uplink changes in place; a port is added
+/// and removed (hot-plugged) with the diff naming it; an unknown kind or item is 404
+/// with the error schema.
 #[test]
-fn ports_are_read_only_and_unknown_kinds_are_404() {
+fn ports_change_at_runtime_and_unknown_kinds_are_404() {
     let sb = Sandbox::new("api-ports");
     let d = Daemon::start(&sb, "ports", &base_yaml(), &[]);
     let initial = d.config_bytes();
@@ -183,16 +185,21 @@ fn ports_are_read_only_and_unknown_kinds_are_404() {
     d.get("/v1/ports/nosuch").expect_error(NOT_FOUND, "", "GET of an unknown port");
 
     let mut p0 = ports[0].clone();
-    d.json(Method::PUT, "/v1/ports/p0", &p0).expect_error(CONFLICT, "ports", "PUT of a port, unchanged");
-    p0["mtu"] = json!(9000);
-    d.json(Method::PUT, "/v1/ports/p0", &p0).expect_error(CONFLICT, "ports", "PUT of a port, new mtu");
+    let a = d.json(Method::PUT, "/v1/ports/p0", &p0).expect(OK, "PUT of a port, unchanged").clone();
+    assert_eq!(a["applied"], json!(false), "{a}");
+    p0["mtu"] = json!(1400);
+    d.json(Method::PUT, "/v1/ports/p0", &p0).expect_error(CONFLICT, "ports[0].mtu", "PUT of a port, new mtu");
+    assert_eq!(d.config_bytes(), initial, "nothing changed");
     let mut p3u = p3.clone();
     p3u["uplink"]["ipv4"] = json!("192.0.2.9");
-    d.json(Method::PUT, "/v1/ports/p3", &p3u).expect_error(CONFLICT, "ports", "PUT of a port's uplink (apply does that)");
-    let a = d.json(Method::POST, "/v1/ports", &json!({"name": "p9", "devargs": "net_null9"}));
-    assert_eq!(a.status, CONFLICT, "POST of a port: {}", a.text());
-    d.delete("/v1/ports/p0").expect_error(CONFLICT, "ports", "DELETE of a port");
-    assert_eq!(d.config_bytes(), initial, "nothing changed");
+    let a = d.json(Method::PUT, "/v1/ports/p3", &p3u).expect(OK, "PUT of a port's uplink").clone();
+    assert_eq!(diff_names(&a, "changed", "uplinks"), ["p3"], "{a}");
+    let a = d.json(Method::POST, "/v1/ports", &json!({"name": "p9", "devargs": "net_null9"})).expect(CREATED, "POST of a port").clone();
+    assert_eq!(diff_names(&a, "added", "ports"), ["p9"], "{a}");
+    d.delete("/v1/ports/p0").expect_error(INVALID, "bridges[0].ports[0].port", "DELETE of a bridged port");
+    let a = d.delete("/v1/ports/p9").expect(OK, "DELETE of a port").clone();
+    assert_eq!(diff_names(&a, "removed", "ports"), ["p9"], "{a}");
+    let initial = d.config_bytes();
 
     for (m, path) in [(Method::GET, "/v1/widgets"), (Method::GET, "/v1/widgets/x"), (Method::DELETE, "/v1/widgets/x")] {
         d.call(m.clone(), path, None).expect_error(NOT_FOUND, "", &format!("{m} {path}"));
@@ -415,14 +422,16 @@ fn apply_is_all_or_nothing() {
     for (what, key, value) in [("devargs", "devargs", json!("net_null7,no-rx=1")), ("mtu", "mtu", json!(1400)), ("rx", "rx", json!(true))] {
         let mut b = want.clone();
         b["ports"][1][key] = value;
-        d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports[1]", &format!("a port's {what}"));
+        d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, &format!("ports[1].{key}"), &format!("a port's {what}"));
     }
+    // Ports come and go while running, but a device that cannot attach changes nothing.
     let mut b = want.clone();
-    b["ports"].as_array_mut().unwrap().push(json!({"name": "p5", "devargs": "net_null5"}));
-    d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports", "a new port");
+    b["ports"].as_array_mut().unwrap().push(json!({"name": "p5", "devargs": "net_nosuchdriver5"}));
+    d.json(Method::POST, "/v1/apply", &b).expect_error(INVALID, "ports[5].devargs", "a new port that cannot attach");
     let mut b = want.clone();
     b["ports"].as_array_mut().unwrap().pop();
-    d.json(Method::POST, "/v1/apply", &b).expect_error(CONFLICT, "ports", "a port removed");
+    let v = d.json(Method::POST, "/v1/apply?dry_run=true", &b).expect(OK, "a port removed (dry run)").clone();
+    assert_eq!((v["applied"].clone(), diff_names(&v, "removed", "ports")), (json!(false), vec!["p4".to_string()]), "{v}");
     assert!(d.config_bytes() == c1 && std::fs::read(&state).unwrap() == s1, "a refused restart-only change changed something");
 
     // A port's uplink may change while running.
@@ -576,6 +585,9 @@ fn restart_restores_the_applied_state() {
     let ep = json!({"name": "e2", "network": "blue", "port": "p2", "mac": "02:00:00:00:01:02", "ips": ["10.1.0.11"], "labels": {"a": "1", "b": "2", "c": "3"}});
     d.json(Method::POST, "/v1/endpoints", &ep).expect(CREATED, "add e2");
     d.json(Method::POST, "/v1/routes", &json!({"network": "blue", "prefix": "10.7.0.0/16", "via": {"endpoint": "e2"}})).expect(CREATED, "add a route");
+    // Ports added and removed at runtime are part of the saved state.
+    d.json(Method::POST, "/v1/ports", &json!({"name": "p7", "devargs": "net_null7,no-rx=1", "rx": false})).expect(CREATED, "add p7");
+    d.delete("/v1/ports/p4").expect(OK, "remove p4");
     let before = d.config();
     let f = d.kill9();
     assert_eq!(f.code, None, "killed by SIGKILL\n{}", f.context());
@@ -593,6 +605,8 @@ fn restart_restores_the_applied_state() {
     let d = Daemon::start_at(&sb, "second", &cfg2, &sock, &["--state", &state_arg]);
     assert_eq!(d.config(), before, "after kill -9 and a restart with another --config, the applied state is back");
     assert!(d.sluice.stderr_now().contains("restoring applied state"), "{}", d.output());
+    let ports: Vec<String> = d.get("/v1/stats").expect(OK, "stats")["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ports, ["p0", "p1", "p2", "p3", "p7"], "the ports running are the restored ones");
     d.stop();
 
     // A corrupt state file: kept aside, named on stderr; sluice starts from --config.

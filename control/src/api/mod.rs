@@ -1,7 +1,8 @@
 //! The control API: HTTP/1.1 + JSON on a unix socket (mode 0600).
 //!
 //! Resources are the kinds of the configuration that can change while running —
-//! `bridges`, `networks`, `endpoints`, `routes` — with list/get/create/replace/delete, plus
+//! `ports`, `bridges`, `networks`, `endpoints`, `routes`, policies — with
+//! list/get/create/replace/delete, plus
 //! `apply` of a whole desired state (YAML or JSON). Every change goes through one path,
 //! [`Control::apply`]: validate and compile everything first, then publish the new tables
 //! (workers pick them up on their next loop) and save the state; or change nothing and
@@ -39,11 +40,15 @@ use crate::stats::{self, Report};
 pub struct Control {
     pub config: Config,
     pub plan: Plan,
-    /// Each port's device MAC, by port index.
+    /// Each port's device MAC, by slot.
     pub macs: Vec<MacAddr>,
     pub tables: Arc<TablesHandle>,
     pub shared: Arc<Shared>,
+    /// The open ports, in plan (configuration) order.
     pub ports: Vec<EthPort>,
+    /// Removed ports that not every worker acknowledged in time: never closed under a
+    /// worker, they are closed at shutdown, after the workers stopped.
+    pub retired: Vec<EthPort>,
     pub state: Option<StateFile>,
     pub started: Instant,
     pub startup_ms: f64,
@@ -87,26 +92,111 @@ pub struct Applied {
 
 impl Control {
     /// Validates, compiles and (unless `dry_run`) publishes and saves `new`. All or nothing.
+    ///
+    /// Ports: new ones are hot-plugged and started before anything is published (a
+    /// failure detaches them again and changes nothing); the tables and I/O map are
+    /// published with them and without removed ones; removed ones are stopped, closed and
+    /// detached only after every worker acknowledged that snapshot.
     pub fn apply(&mut self, new: Config, dry_run: bool) -> Result<Applied, ApiError> {
         let started = std::time::Instant::now();
         new.validate().map_err(ApiError::invalid)?;
         state::check_runtime_change(&self.config, &new)
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.path, e.msg))?;
-        let (plan, tables) = Plan::with_tables(&new, &self.macs).map_err(ApiError::invalid)?;
+        let (mut plan, mut tables) = Plan::next(&new, &self.plan, &self.macs).map_err(ApiError::invalid)?;
         let diff = state::diff(&self.config, &new);
         if dry_run || new == self.config {
             return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });
         }
+        let known = |plan: &Plan, name: &str| plan.ports.iter().any(|p| p.name == name);
+        let added: Vec<usize> = (0..plan.ports.len()).filter(|&i| !known(&self.plan, &plan.ports[i].name)).collect();
+        let removed: Vec<usize> = (0..self.plan.ports.len()).filter(|&i| !known(&plan, &self.plan.ports[i].name)).collect();
+        let mut macs = self.macs.clone();
+        let mut opened: Vec<(usize, EthPort)> = Vec::with_capacity(added.len());
+        if !added.is_empty() {
+            let conflict = |path: String, msg: String| ApiError::new(StatusCode::CONFLICT, path, msg);
+            let mut need = 0;
+            for &i in &added {
+                let pp = &plan.ports[i];
+                if removed.iter().any(|&o| self.plan.ports[o].device == pp.device) {
+                    let key = if new.ports[i].pci.is_some() { "pci" } else { "devargs" };
+                    return Err(conflict(
+                        format!("ports[{i}].{key}"),
+                        format!("device {} belongs to a port this apply removes: remove it first, then add it", pp.device),
+                    ));
+                }
+                need += crate::ports::ring_mbufs(pp);
+            }
+            let free = self.shared.pool.available() as u64;
+            if need > free {
+                return Err(conflict(
+                    "mempool.mbufs".into(),
+                    format!("the new ports' rings can hold {need} mbufs but only {free} are free; start sluice with a larger mempool.mbufs (or smaller rx_desc/tx_desc)"),
+                ));
+            }
+            for &i in &added {
+                match crate::ports::open(i, &new.ports[i], &plan.ports[i], &self.shared.pool, true) {
+                    Ok(p) => opened.push((i, p)),
+                    Err(e) => {
+                        opened.into_iter().for_each(|(_, p)| crate::ports::detach(p));
+                        return Err(ApiError::invalid(e));
+                    }
+                }
+            }
+            for (i, p) in &opened {
+                let pp = &mut plan.ports[*i];
+                if let (Some(m), Ok(info)) = (macs.get_mut(pp.idx as usize), p.info()) {
+                    *m = MacAddr(info.mac);
+                }
+                // The slot is unused now (a removal completed before this apply began):
+                // its counters stand still; the port counts from here.
+                (pp.base_rx, pp.base_tx) = stats::slot_counters(&self.shared, pp.idx);
+            }
+            match plan.tables(&macs) {
+                Ok(t) => tables = t,
+                Err(e) => {
+                    opened.into_iter().for_each(|(_, p)| crate::ports::detach(p));
+                    return Err(ApiError::invalid(e));
+                }
+            }
+        }
         if let Some(sf) = &self.state {
             // Saved before it takes effect: a crash right after never loses an applied state.
-            sf.save(&new).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("saving state: {e}")))?;
+            if let Err(e) = sf.save(&new) {
+                opened.into_iter().for_each(|(_, p)| crate::ports::detach(p));
+                return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("saving state: {e}")));
+            }
         }
+        // Nothing fails from here. The ports in the new plan order; what is left leaves.
+        let mut old: Vec<Option<EthPort>> = std::mem::take(&mut self.ports).into_iter().map(Some).collect();
+        let mut ports = Vec::with_capacity(plan.ports.len());
+        for (i, pp) in plan.ports.iter().enumerate() {
+            let from_old = self.plan.ports.iter().position(|o| o.name == pp.name).and_then(|o| old.get_mut(o)?.take());
+            let from_new = || opened.iter().position(|(j, _)| *j == i).map(|k| opened.swap_remove(k).1);
+            if let Some(p) = from_old.or_else(from_new) {
+                ports.push(p);
+            }
+        }
+        self.ports = ports;
+        let leaving: Vec<EthPort> = old.into_iter().flatten().collect();
+        let devs = crate::ports::devs_by_slot(&plan, &self.ports);
+        tables.io = plan.io_map(&crate::ports::dev_lookup(&devs));
         let epoch = self.tables.publish(tables);
+        if !leaving.is_empty() {
+            // Quiescent-state reclamation: once every worker runs on `epoch`, none polls,
+            // sends on or buffers for a removed port.
+            if self.shared.wait_quiescent(epoch, REMOVAL_WAIT) {
+                leaving.into_iter().for_each(crate::ports::detach);
+            } else {
+                tracing::error!(epoch, ports = leaving.len(), "a worker did not acknowledge the removal: ports stay open until shutdown");
+                self.retired.extend(leaving);
+            }
+        }
         let count = |m: &BTreeMap<&'static str, Vec<String>>| m.values().map(Vec::len).sum::<usize>();
         let apply_ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(epoch, apply_ms, added = count(&diff.added), changed = count(&diff.changed), removed = count(&diff.removed), "applied");
         self.config = new;
         self.plan = plan;
+        self.macs = macs;
         Ok(Applied { applied: true, epoch, diff })
     }
 
@@ -120,6 +210,10 @@ impl Control {
         r
     }
 }
+
+/// How long a removal waits for every worker to acknowledge the snapshot without the
+/// port (a worker does within one loop iteration: microseconds).
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Ctl = Arc<Mutex<Control>>;
 
@@ -242,7 +336,7 @@ fn with_item(cfg: &Config, kind: &str, name: &str, item: Option<Value>, must_exi
         "namespaces" => edit!(c.namespaces, |n: &crate::config::NamespaceConfig| n.name.clone()),
         "network_policies" => edit!(c.network_policies, |p: &crate::config::NetworkPolicyConfig| p.key()),
         "global_rules" => edit!(c.global_rules, |g: &crate::config::GlobalRuleConfig| g.name.clone()),
-        "ports" => return Err(ApiError::new(StatusCode::CONFLICT, "ports", "ports cannot change while running yet (restart sluice)")),
+        "ports" => edit!(c.ports, |p: &crate::config::PortConfig| p.name.clone()),
         _ => return Err(ApiError::not_found(format!("kind {kind:?}"))),
     }
     Ok(c)
@@ -380,7 +474,7 @@ pub fn kinds() -> BTreeMap<&'static str, &'static str> {
         ("networks", "virtual networks (VRFs)"),
         ("endpoints", "workloads"),
         ("routes", "routes, named network:prefix"),
-        ("ports", "ports (read-only while running)"),
+        ("ports", "ports: added (hot-plugged) and removed while running; only `uplink` of an existing port changes"),
         ("namespaces", "namespaces and their labels"),
         ("network_policies", "Kubernetes NetworkPolicy objects, named namespace/name"),
         ("global_rules", "ordered global policy rules"),

@@ -100,6 +100,8 @@ pub struct LinkStatus {
 }
 
 const MAX_PORTS: usize = SLUICE_MAX_ETHPORTS as usize;
+// Port slots and per-port counters are sized without DPDK (`tables::MAX_PORTS`).
+const _: () = assert!(MAX_PORTS == crate::tables::MAX_PORTS);
 
 /// Port ids with a live [`EthPort`]: one owner per port.
 static CLAIMED: [AtomicBool; MAX_PORTS] = [const { AtomicBool::new(false) }; MAX_PORTS];
@@ -455,6 +457,15 @@ impl EthPort {
     /// Stops and closes the port, releasing its queues (and removing the device
     /// if it was hot-plugged with [`EthPort::probe`]).
     pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// Stops and closes the port, then removes its device from its bus
+    /// (`rte_dev_remove`) whether it was hot-plugged or given to EAL at start:
+    /// `ovs-vsctl del-port` for a DPDK port. The same devargs can be probed again
+    /// afterwards. Have every worker stop polling and sending on it first.
+    pub fn detach(mut self) -> Result<()> {
+        self.hotplugged = true;
         self.shutdown()
     }
 

@@ -37,6 +37,7 @@ fn tables(bridge_ports: Vec<(PortIdx, VlanMode)>, n_ports: usize) -> Tables {
         l2: build_l2(n_ports, &[spec]).unwrap(),
         l3: Default::default(),
         l2_epoch: 1,
+        io: Default::default(),
     }
 }
 
@@ -221,6 +222,7 @@ mod bridged {
             l2,
             l3,
             l2_epoch: 1,
+            io: Default::default(),
         }
     }
 

@@ -5,20 +5,28 @@
 //! then for each owned rx queue: rx burst → pipeline → per-port tx buffers, flushed at
 //! the end of the burst. A full tx queue drops and counts (`tx_full`); nothing blocks.
 //! On stop: flush what is buffered, free every mbuf it holds, unregister from DPDK.
+//!
+//! Which queues a worker polls and sends on is not fixed at start: it comes from the
+//! published snapshot's I/O map (`Tables::io`), reloaded with the tables when the epoch
+//! moves, between bursts. After switching, the worker stores the epoch in its
+//! `Shared::seen` slot; at that point its tx buffers are empty (they are flushed after
+//! every burst), so control knows that no worker still touches a port that the
+//! snapshot dropped and may stop, close and detach it (quiescent-state reclamation).
 
 pub mod stats;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
-use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxQueue};
+use crate::dpdk::{self, Burst, Mbuf, Mempool, PortId, RxQueue, TxQueue};
 use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
 use crate::pipeline::{Egress, Pipeline};
-use crate::tables::{PortIdx, TablesHandle};
+use crate::tables::{PortIdx, TablesHandle, WorkerIo, MAX_PORTS};
 use crate::DropReason;
 pub use stats::{Counter, WorkerStats};
 
@@ -33,17 +41,14 @@ const AGING_INTERVAL_MS: u64 = 1000;
 /// Flow entries an idle-timeout sweep may touch per loop (bounds the loop's latency).
 const EXPIRE_BUDGET: u32 = 64;
 
-/// What one worker owns.
+/// What one worker is. Its queues come from the published I/O map (`Tables::io`).
 #[derive(Debug)]
 pub struct WorkerSpec {
-    /// Worker index (also its tx queue number on every port).
+    /// Worker index (also its tx queue number on every port, and its entry in the
+    /// I/O map).
     pub id: usize,
     /// CPU to pin to; `None` leaves the thread unpinned.
     pub core: Option<usize>,
-    /// Rx queues this worker polls, with the port they belong to.
-    pub rx: Vec<(PortIdx, RxQueue)>,
-    /// This worker's tx queue on each port, by `PortIdx`.
-    pub tx: Vec<TxQueue>,
 }
 
 /// State shared by all workers and the control thread.
@@ -58,17 +63,40 @@ pub struct Shared {
     pub stats: Box<[CachePadded<WorkerStats>]>,
     /// Each worker's flow table size and timeouts (fixed while running).
     pub flows: FlowConfig,
+    /// The epoch of the snapshot each worker runs on (`u64::MAX` once it has stopped):
+    /// a worker stores it after switching, with its tx buffers empty.
+    pub seen: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl Shared {
-    pub fn new(tables: Arc<TablesHandle>, pool: Mempool, n_workers: usize, n_ports: usize, flows: FlowConfig) -> Self {
+    /// Shared state for `n_workers`; per-port counters are sized for [`MAX_PORTS`]
+    /// slots so ports can come and go while running.
+    pub fn new(tables: Arc<TablesHandle>, pool: Mempool, n_workers: usize, flows: FlowConfig) -> Self {
         Shared {
             flows,
             tables,
             running: AtomicBool::new(true),
             pool,
             inboxes: (0..n_workers).map(|_| ArrayQueue::new(LEARN_INBOX)).collect(),
-            stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(n_ports))).collect(),
+            stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(MAX_PORTS))).collect(),
+            seen: (0..n_workers).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
+        }
+    }
+
+    /// Waits (polling, at most `timeout`) until every worker runs on `epoch` or a later
+    /// snapshot, or has stopped. True when they all have: from then on no worker polls
+    /// or sends on a port that the snapshot `epoch` left out, and none holds an mbuf
+    /// bound for it.
+    pub fn wait_quiescent(&self, epoch: u64, timeout: Duration) -> bool {
+        let t0 = Instant::now();
+        loop {
+            if self.seen.iter().all(|s| s.load(Ordering::Acquire) >= epoch) {
+                return true;
+            }
+            if t0.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
 
@@ -81,7 +109,10 @@ impl Shared {
 /// The worker's tx side: a buffer per output port.
 struct TxSide<'a> {
     bufs: &'a mut [Burst<TX_BUFFER>],
-    queues: &'a [TxQueue],
+    /// DPDK port id by `PortIdx`, from the I/O map.
+    queues: &'a [Option<u16>],
+    /// This worker's tx queue index on every port.
+    queue: u16,
     pool: &'a Mempool,
     stats: &'a WorkerStats,
 }
@@ -90,11 +121,18 @@ impl TxSide<'_> {
     /// Sends what `port`'s buffer holds; what the queue does not take is dropped.
     #[inline]
     fn flush(&mut self, port: usize) {
-        let (Some(buf), Some(q)) = (self.bufs.get_mut(port), self.queues.get(port)) else { return };
+        let Some(buf) = self.bufs.get_mut(port) else { return };
         if buf.is_empty() {
             return;
         }
-        let sent = q.tx_burst(buf);
+        let Some(&Some(dev)) = self.queues.get(port) else {
+            // Not (or no longer) a port of this snapshot: never reached, `send` refuses it.
+            let n = buf.len();
+            buf.clear();
+            self.stats.drops[DropReason::PortDown as usize].add(n as u64);
+            return;
+        };
+        let sent = TxQueue { port: PortId(dev), queue: self.queue }.tx_burst(buf);
         if sent > 0 {
             self.stats.tx_packets.add(sent as u64);
             self.stats.ports[port].tx_packets.add(sent as u64);
@@ -122,7 +160,7 @@ impl Egress<Mbuf> for TxSide<'_> {
     #[inline]
     fn send(&mut self, port: PortIdx, pkt: Mbuf) {
         let p = port as usize;
-        let Some(buf) = self.bufs.get_mut(p) else {
+        let (Some(buf), Some(Some(_))) = (self.bufs.get_mut(p), self.queues.get(p)) else {
             self.stats.drop_one(DropReason::PortDown);
             return;
         };
@@ -157,12 +195,16 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
         }
     }
     let lcore = dpdk::register_thread()?;
-    tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = spec.rx.len(), "worker started");
     let stats: &WorkerStats = &shared.stats[spec.id];
+    let seen = &shared.seen[spec.id];
+    let tx_queue = spec.id as u16;
     let mut tables = shared.tables.load_full();
+    seen.store(tables.epoch, Ordering::Release);
+    tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = tables.io.workers.get(spec.id).map_or(0, |w| w.rx.len()), "worker started");
     let mut pipeline = Pipeline::new(&tables, &shared.flows);
     let mut flow_stats_seen = pipeline.l3.flows.stats();
-    let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..spec.tx.len()).map(|_| Burst::new()).collect();
+    // One buffer per possible port slot: ports come and go with the I/O map.
+    let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..MAX_PORTS).map(|_| Burst::new()).collect();
     let mut rx_burst: Burst<RX_BURST> = Burst::new();
     // Time in ms from the TSC the loop reads anyway (no clock call per loop).
     let tsc_per_ms = (dpdk::tsc_hz() / 1000).max(1);
@@ -174,20 +216,27 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let mut l2_seen = pipeline.l2;
     let mut l3_seen = pipeline.l3.counters;
     let mut loop_start = start_tsc;
+    // A snapshot without an entry for this worker gives it nothing to poll.
+    let no_io = WorkerIo::default();
 
     while shared.running.load(Ordering::Relaxed) {
         // One load per loop; a new snapshot re-seeds per-worker state.
         if shared.tables.epoch() != tables.epoch {
             tables = shared.tables.load_full();
             pipeline.sync(&tables);
+            // Between bursts every tx buffer is empty: from here on this worker only
+            // touches the ports of the new I/O map. Tell control.
+            seen.store(tables.epoch, Ordering::Release);
         }
+        let io = tables.io.workers.get(spec.id).unwrap_or(&no_io);
         let now_ms = loop_start.wrapping_sub(start_tsc) / tsc_per_ms;
         while let Some(ev) = inbox.pop() {
             pipeline.apply_learn(&tables, ev, now_ms);
         }
 
         let mut got = 0usize;
-        for &(port, rxq) in &spec.rx {
+        for a in io.rx.iter() {
+            let (port, rxq) = (a.port, RxQueue { port: PortId(a.dev), queue: a.queue });
             let n = rxq.rx_burst(&mut rx_burst);
             if n == 0 {
                 continue;
@@ -195,7 +244,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             got += n;
             stats.rx_packets.add(n as u64);
             stats.ports[port as usize].rx_packets.add(n as u64);
-            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats };
             let pkts = rx_burst.drain().filter_map(|m| {
                 if m.is_contiguous() {
                     Some(m)
@@ -264,10 +313,12 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     }
 
     // Drain: send what is buffered, then free everything this worker still holds.
-    let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+    let io = tables.io.workers.get(spec.id).map_or(&[][..], |w| &w.tx[..]);
+    let mut tx = TxSide { bufs: &mut tx_bufs, queues: io, queue: tx_queue, pool: &shared.pool, stats };
     tx.flush_all();
     rx_burst.clear();
     drop(tx_bufs);
+    seen.store(u64::MAX, Ordering::Release);
     dpdk::unregister_thread();
     tracing::info!(worker = spec.id, "worker stopped");
     Ok(())
