@@ -31,6 +31,9 @@ pub trait Egress<B: PacketBuf> {
 
 /// Packets whose flow-table lines are prefetched together (one rx burst).
 const PREFETCH_BURST: usize = 32;
+/// How many packets ahead of the one being processed its entry is prefetched (the index
+/// line twice as far ahead).
+const PREFETCH_AHEAD: usize = 4;
 /// Below this many connections the table stays in cache and the extra pass only costs
 /// (measured: +17 cycles per packet at 1k flows, -170 at 64k).
 const PREFETCH_MIN_FLOWS: usize = 8192;
@@ -193,36 +196,40 @@ impl Pipeline {
             return;
         }
         // A big flow table misses the cache on nearly every lookup: two dependent misses
-        // (index line, then entry) per packet. Taken packet after packet they queue up;
-        // prefetched for a whole burst first, they overlap (DPDK's "prefetch a burst
-        // ahead", as in its l3fwd and OVS's EMC).
+        // (index line, then entry) per packet. Taken packet after packet they queue up.
+        // Software-pipelined instead (DPDK l3fwd / VPP style): packet i+2D's index line
+        // and packet i+D's entry are requested while packet i is processed, so each miss
+        // has D packets' worth of work to arrive in, and only a few lines are in flight
+        // at a time (a whole burst's worth at once overflows the core's miss buffers).
         let mut pkts = pkts.into_iter();
         loop {
-            let mut burst: heapless::Vec<B, PREFETCH_BURST> = heapless::Vec::new();
-            for p in pkts.by_ref() {
-                if let Err(p) = burst.push(p) {
-                    // Cannot happen (the loop stops at capacity); never lose a packet anyway.
-                    self.process_l3_one(tables, ingress, p, now_ms, egress);
-                }
-                if burst.is_full() {
-                    break;
-                }
+            let mut slots: [Option<B>; PREFETCH_BURST] = std::array::from_fn(|_| None);
+            let mut n = 0;
+            for (slot, p) in slots.iter_mut().zip(pkts.by_ref()) {
+                *slot = Some(p);
+                n += 1;
             }
-            if burst.is_empty() {
+            if n == 0 {
                 return;
             }
             let mut hints = [None; PREFETCH_BURST];
-            for (h, p) in hints.iter_mut().zip(&burst) {
-                *h = forward::flow_hint(&tables.l3, ingress.port, p.data());
-                if let Some(h) = *h {
-                    self.l3.flows.prefetch_index(h);
+            for i in 0..n + 2 * PREFETCH_AHEAD {
+                if let Some(p) = slots.get(i).and_then(Option::as_ref) {
+                    let h = forward::flow_hint(&tables.l3, ingress.port, p.data());
+                    if let (Some(h), Some(slot)) = (h, hints.get_mut(i)) {
+                        self.l3.flows.prefetch_index(h);
+                        *slot = Some(h);
+                    }
+                }
+                if let Some(Some(h)) = i.checked_sub(PREFETCH_AHEAD).and_then(|j| hints.get(j)) {
+                    self.l3.flows.prefetch_entry(*h);
+                }
+                if let Some(pkt) = i.checked_sub(2 * PREFETCH_AHEAD).and_then(|j| slots.get_mut(j)).and_then(Option::take) {
+                    self.process_l3_one(tables, ingress, pkt, now_ms, egress);
                 }
             }
-            for h in hints.iter().take(burst.len()).flatten() {
-                self.l3.flows.prefetch_entry(*h);
-            }
-            for pkt in burst {
-                self.process_l3_one(tables, ingress, pkt, now_ms, egress);
+            if n < PREFETCH_BURST {
+                return;
             }
         }
     }
