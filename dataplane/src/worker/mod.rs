@@ -14,11 +14,13 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
+use crate::capture::{CaptureControl, CaptureDir};
 use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxQueue};
 use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
 use crate::pipeline::{Egress, Pipeline};
 use crate::tables::{PortIdx, TablesHandle};
+use crate::trace::TraceControl;
 use crate::DropReason;
 pub use stats::{Counter, WorkerStats};
 
@@ -58,6 +60,10 @@ pub struct Shared {
     pub stats: Box<[CachePadded<WorkerStats>]>,
     /// Each worker's flow table size and timeouts (fixed while running).
     pub flows: FlowConfig,
+    /// The packet trace switch and its records (`sluice trace`).
+    pub trace: Arc<TraceControl>,
+    /// The live capture switch and its frame queues (`sluice capture`).
+    pub capture: CaptureControl,
 }
 
 impl Shared {
@@ -69,6 +75,8 @@ impl Shared {
             pool,
             inboxes: (0..n_workers).map(|_| ArrayQueue::new(LEARN_INBOX)).collect(),
             stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(n_ports))).collect(),
+            trace: Arc::new(TraceControl::new()),
+            capture: CaptureControl::new(),
         }
     }
 
@@ -84,6 +92,7 @@ struct TxSide<'a> {
     queues: &'a [TxQueue],
     pool: &'a Mempool,
     stats: &'a WorkerStats,
+    capture: &'a CaptureControl,
 }
 
 impl TxSide<'_> {
@@ -94,6 +103,7 @@ impl TxSide<'_> {
         if buf.is_empty() {
             return;
         }
+        capture(self.capture, port as PortIdx, CaptureDir::Tx, buf.as_slice());
         let sent = q.tx_burst(buf);
         if sent > 0 {
             self.stats.tx_packets.add(sent as u64);
@@ -161,6 +171,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let stats: &WorkerStats = &shared.stats[spec.id];
     let mut tables = shared.tables.load_full();
     let mut pipeline = Pipeline::new(&tables, &shared.flows);
+    pipeline.attach_trace(Arc::clone(&shared.trace), spec.id as u16);
     let mut flow_stats_seen = pipeline.l3.flows.stats();
     let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..spec.tx.len()).map(|_| Burst::new()).collect();
     let mut rx_burst: Burst<RX_BURST> = Burst::new();
@@ -195,7 +206,9 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             got += n;
             stats.rx_packets.add(n as u64);
             stats.ports[port as usize].rx_packets.add(n as u64);
-            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+            capture(&shared.capture, port, CaptureDir::Rx, rx_burst.as_slice());
+            pipeline.rx_queue = rxq.queue;
+            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats, capture: &shared.capture };
             let pkts = rx_burst.drain().filter_map(|m| {
                 if m.is_contiguous() {
                     Some(m)
@@ -264,11 +277,21 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     }
 
     // Drain: send what is buffered, then free everything this worker still holds.
-    let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
+    let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats, capture: &shared.capture };
     tx.flush_all();
     rx_burst.clear();
     drop(tx_bufs);
     dpdk::unregister_thread();
     tracing::info!(worker = spec.id, "worker stopped");
     Ok(())
+}
+
+/// Copies a burst to the live capture when one wants this port and direction: one
+/// atomic load per burst when none does. Called as frames arrive (rx) and just before
+/// they are handed to the tx queue (tx).
+#[inline(always)]
+fn capture(c: &CaptureControl, port: PortIdx, dir: CaptureDir, pkts: &[Mbuf]) {
+    if let Some(generation) = c.wants(port, dir) {
+        c.offer(generation, port, dir, dpdk::tsc(), pkts.iter().map(|m| crate::packet::PacketBuf::data(m)));
+    }
 }
