@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -13,3 +14,4 @@ pub mod plan;
 pub mod run;
 pub mod state;
 pub mod stats;
+pub mod trace;
