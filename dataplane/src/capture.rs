@@ -117,7 +117,7 @@ impl CaptureControl {
         self.copied.store(0, Ordering::Relaxed);
         // Never 0, so a running capture's state word is never 0.
         let generation = (self.last_generation.fetch_add(1, Ordering::Relaxed) % 0xffff + 1) as u16;
-        let dirs = u64::from(rx) * CaptureDir::Rx as u64 | u64::from(tx) * CaptureDir::Tx as u64;
+        let dirs = (u64::from(rx) * CaptureDir::Rx as u64) | (u64::from(tx) * CaptureDir::Tx as u64);
         self.state.store((u64::from(generation) << GEN_SHIFT) | (dirs << DIR_SHIFT) | u64::from(port), Ordering::Release);
         generation
     }

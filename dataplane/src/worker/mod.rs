@@ -292,6 +292,6 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
 #[inline(always)]
 fn capture(c: &CaptureControl, port: PortIdx, dir: CaptureDir, pkts: &[Mbuf]) {
     if let Some(generation) = c.wants(port, dir) {
-        c.offer(generation, port, dir, dpdk::tsc(), pkts.iter().map(|m| crate::packet::PacketBuf::data(m)));
+        c.offer(generation, port, dir, dpdk::tsc(), pkts.iter().map(crate::packet::PacketBuf::data));
     }
 }
