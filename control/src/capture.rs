@@ -135,7 +135,11 @@ impl Captures {
         let (sh, pr, limit) = (Arc::clone(shared), Arc::clone(&progress), req.count);
         let thread = std::thread::Builder::new()
             .name(format!("sluice-cap{id}"))
-            .spawn(move || write_loop(&sh, &pr, w, generation, limit, clock))?;
+            .spawn(move || write_loop(&sh, &pr, w, generation, limit, clock))
+            .inspect_err(|_| {
+                shared.capture.stop();
+                let _ = std::fs::remove_file(&path);
+            })?;
         tracing::info!(id, port = %req.port, direction = ?req.direction, count = ?req.count, "capture started");
         self.jobs.insert(id, Job { req, snaplen, path, progress, thread: Some(thread) });
         Ok(self.status(id).unwrap_or_else(|| unreachable_status(id)))
