@@ -222,3 +222,98 @@ fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// `sluice trace N [--port P] [--wait S]`: arms the packet trace, waits until N packets
+/// were traced (or S seconds passed) and prints them. Exit 1 when fewer arrived in time.
+pub fn trace(socket: &Path, count: u32, port: Option<&str>, wait_s: f64, out: Output) -> ExitCode {
+    let body = serde_json::json!({ "count": count, "port": port }).to_string().into_bytes();
+    match call(socket, Method::POST, "/v1/trace", Some(("application/json", body))) {
+        Err(e) => return fail(e),
+        Ok((s, b)) if !s.is_success() => return api_error(s, &b),
+        Ok(_) => {}
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait_s.max(0.0));
+    let v = loop {
+        let v = match call(socket, Method::GET, "/v1/trace", None) {
+            Err(e) => return fail(e),
+            Ok((s, b)) if !s.is_success() => return api_error(s, &b),
+            Ok((_, b)) => serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+        };
+        let got = v["records"].as_array().map_or(0, Vec::len);
+        if got >= count as usize || std::time::Instant::now() >= deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match out {
+        Output::Table => out_raw!("{}", crate::trace::render_text(&v)),
+        _ => print_value(&v, out),
+    }
+    let got = v["records"].as_array().map_or(0, Vec::len);
+    if got < count as usize {
+        eprintln!("sluice: {got} of {count} packets traced within {wait_s} s (the trace stays armed; `sluice trace` again re-arms it)");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `sluice capture PORT -w FILE [-c N] [--direction D]`: captures live to pcapng until N
+/// frames were written or Ctrl-C, then downloads the finished file to FILE.
+pub fn capture(
+    socket: &Path,
+    port: &str,
+    file: &Path,
+    count: Option<u64>,
+    direction: crate::capture::Direction,
+    snaplen: Option<u32>,
+) -> ExitCode {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)) {
+            return fail(format!("installing the signal handler: {e}"));
+        }
+    }
+    let req = serde_json::json!({ "port": port, "direction": direction, "count": count, "snaplen": snaplen });
+    let st = match call(socket, Method::POST, "/v1/captures", Some(("application/json", req.to_string().into_bytes()))) {
+        Err(e) => return fail(e),
+        Ok((s, b)) if !s.is_success() => return api_error(s, &b),
+        Ok((_, b)) => serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+    };
+    let Some(id) = st["id"].as_u64() else { return fail(format!("bad capture answer: {st}")) };
+    eprintln!("sluice: capturing {port} ({direction:?}) as capture {id}; Ctrl-C stops");
+    let mut asked_stop = false;
+    let status = loop {
+        let st = match call(socket, Method::GET, &format!("/v1/captures/{id}"), None) {
+            Err(e) => return fail(e),
+            Ok((s, b)) if !s.is_success() => return api_error(s, &b),
+            Ok((_, b)) => serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+        };
+        if st["running"].as_bool() != Some(true) {
+            break st;
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) && !asked_stop {
+            asked_stop = true;
+            if let Err(e) = call(socket, Method::POST, &format!("/v1/captures/{id}/stop"), None) {
+                return fail(e);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let bytes = match call(socket, Method::GET, &format!("/v1/captures/{id}/pcapng"), None) {
+        Err(e) => return fail(e),
+        Ok((s, b)) if !s.is_success() => return api_error(s, &b),
+        Ok((_, b)) => b,
+    };
+    // Written aside and renamed: FILE is either absent or a complete capture.
+    let tmp = file.with_extension("pcapng.part");
+    if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, file)) {
+        let _ = std::fs::remove_file(&tmp);
+        return fail(format!("{}: {e}", file.display()));
+    }
+    let _ = call(socket, Method::DELETE, &format!("/v1/captures/{id}"), None);
+    if let Some(e) = status["error"].as_str() {
+        return fail(format!("capture {id} failed: {e}"));
+    }
+    out!("{} packets captured to {} ({} capture drops)", status["packets"], file.display(), status["capture_drops"]);
+    ExitCode::SUCCESS
+}

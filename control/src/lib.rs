@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -14,3 +15,4 @@ pub mod ports;
 pub mod run;
 pub mod state;
 pub mod stats;
+pub mod trace;

@@ -99,6 +99,38 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Trace the next N received packets through the pipeline stages (like VPP's trace).
+    Trace {
+        /// Packets to trace (1..=256).
+        count: u32,
+        /// Only packets received on this port.
+        #[arg(long)]
+        port: Option<String>,
+        /// Seconds to wait for the packets.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Capture a port's traffic live to a pcapng file (until -c frames or Ctrl-C).
+    Capture {
+        port: String,
+        /// The pcapng file to write.
+        #[arg(short = 'w', long = "write")]
+        file: PathBuf,
+        /// Stop after this many frames.
+        #[arg(short = 'c', long)]
+        count: Option<u64>,
+        #[arg(long, value_enum, default_value_t = sluice_control::capture::Direction::Both)]
+        direction: sluice_control::capture::Direction,
+        /// Bytes kept of each frame (64..=16384).
+        #[arg(long)]
+        snaplen: Option<u32>,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Change the running switch's log filter (error, warn, info, debug, trace).
     Log {
         level: String,
@@ -164,6 +196,10 @@ fn main() -> ExitCode {
         Cmd::Delete { kind, name, socket } => cli::delete(&socket, &kind, &name),
         Cmd::Show { what, socket, output } => cli::show(&socket, what, output),
         Cmd::Log { level, socket } => cli::set_log(&socket, &level),
+        Cmd::Trace { count, port, wait, socket, output } => cli::trace(&socket, count, port.as_deref(), wait, output),
+        Cmd::Capture { port, file, count, direction, snaplen, socket } => {
+            cli::capture(&socket, &port, &file, count, direction, snaplen)
+        }
         Cmd::Run { config, duration, stats_json, interval, api_socket, metrics, state, api_tcp, api_token_file } => {
             if let Some(addr) = api_tcp {
                 if !addr.ip().is_loopback() {

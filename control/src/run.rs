@@ -110,6 +110,8 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         started: t0,
         startup_ms,
         set_log: opts.set_log.clone(),
+        trace: Default::default(),
+        captures: Default::default(),
     }));
     if let Some(sf) = &opts.state {
         // What runs is what a restart restores.
@@ -136,7 +138,9 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
     let Ok(control) = Arc::try_unwrap(control) else {
         return Err("internal: the API still holds the control state".into());
     };
-    let Control { plan, mut ports, retired, .. } = control.into_inner();
+    let Control { plan, mut ports, retired, mut captures, .. } = control.into_inner();
+    // Capture writers hold the shared state: finish them (and remove their files) first.
+    captures.shutdown();
     let mut report = stats::report(&plan, &shared, &ports);
     // Ports whose removal never saw every worker acknowledge it: the workers are gone now.
     ports.extend(retired);

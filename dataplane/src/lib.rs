@@ -7,10 +7,12 @@
 //! Layout (see shared/DESIGN.md): `wire` zero-copy header views, `packet` buffers and
 //! metadata, `l2` bridge tables and the MAC learning table, `flow` the per-worker flow table,
 //! connection tracking and fragment tracker, `pipeline` the burst stages,
-//! `worker` the polling loop and its counters, `tables` the immutable snapshot that the
+//! `worker` the polling loop and its counters, `trace` and `capture` the
+//! operator's packet trace and live capture, `tables` the immutable snapshot that the
 //! control thread publishes to the workers.
 #![deny(unsafe_code)]
 
+pub mod capture;
 pub mod drop;
 #[allow(unsafe_code)]
 pub mod dpdk;
@@ -23,6 +25,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod route;
 pub mod tables;
+pub mod trace;
 pub mod wire;
 pub mod worker;
 

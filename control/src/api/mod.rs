@@ -31,7 +31,9 @@ use sluice_dataplane::wire::MacAddr;
 use sluice_dataplane::worker::Shared;
 use tokio::sync::Mutex;
 
+use crate::capture::{CaptureRequest, CaptureStatus, Captures};
 use crate::config::{Config, ConfigError};
+use crate::trace::TraceStore;
 use crate::plan::Plan;
 use crate::state::{self, Diff, StateFile};
 use crate::stats::{self, Report};
@@ -54,6 +56,10 @@ pub struct Control {
     pub startup_ms: f64,
     /// Changes the log filter (`PUT /v1/log`).
     pub set_log: Option<crate::run::SetLog>,
+    /// The packet trace's records (`/v1/trace`).
+    pub trace: TraceStore,
+    /// Live captures (`/v1/captures`).
+    pub captures: Captures,
 }
 
 /// An API error: HTTP status plus the field and reason, as JSON.
@@ -224,6 +230,11 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/v1/apply", post(apply))
         .route("/v1/stats", get(get_stats))
         .route("/v1/log", axum::routing::put(put_log))
+        .route("/v1/trace", get(get_trace).post(post_trace).delete(delete_trace))
+        .route("/v1/captures", get(list_captures).post(post_capture))
+        .route("/v1/captures/{id}", get(get_capture).delete(delete_capture))
+        .route("/v1/captures/{id}/stop", post(stop_capture))
+        .route("/v1/captures/{id}/pcapng", get(capture_file))
         .route("/v1/{kind}", get(list).post(create))
         .route("/v1/{kind}/{name}", get(get_one).put(replace).delete(remove))
         .route("/metrics", get(metrics))
@@ -278,6 +289,123 @@ async fn put_log(State(ctl): State<Ctl>, Json(l): Json<LogLevel>) -> Result<Stat
     let Some(set) = &c.set_log else { return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "", "log level is fixed")) };
     set(&l.level).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "level", m))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl Control {
+    /// The index of the port named `name`; an error naming `field` otherwise.
+    fn port_index(&self, name: &str, field: &str) -> Result<u16, ApiError> {
+        self.plan.ports.iter().position(|p| p.name == name).map(|i| i as u16).ok_or_else(|| {
+            let known: Vec<&str> = self.plan.ports.iter().map(|p| p.name.as_str()).collect();
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, field, format!("no port {name:?} (ports: {})", known.join(", ")))
+        })
+    }
+}
+
+/// `POST /v1/trace`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceRequest {
+    count: u32,
+    #[serde(default)]
+    port: Option<String>,
+}
+
+/// Arms the packet trace for the next `count` packets (of `port`), forgetting earlier records.
+async fn post_trace(State(ctl): State<Ctl>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let req: TraceRequest = parse_body(&headers, &body)?;
+    let max = sluice_dataplane::trace::TRACE_MAX;
+    if req.count == 0 || req.count > max {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "count", format!("must be 1..={max}, got {}", req.count)));
+    }
+    let mut guard = ctl.lock().await;
+    let c = &mut *guard;
+    let port = match req.port {
+        Some(name) => Some((c.port_index(&name, "port")?, name)),
+        None => None,
+    };
+    c.trace.arm(&c.shared.trace, req.count, port);
+    Ok(Json(json!({"armed": req.count, "port": c.trace.port})))
+}
+
+/// The records traced since the last arming.
+async fn get_trace(State(ctl): State<Ctl>) -> Json<Value> {
+    let mut guard = ctl.lock().await;
+    let c = &mut *guard;
+    c.trace.collect(&c.shared.trace);
+    let tables = c.tables.load();
+    Json(c.trace.to_json(&c.shared.trace, &tables, &c.config))
+}
+
+async fn delete_trace(State(ctl): State<Ctl>) -> StatusCode {
+    let mut guard = ctl.lock().await;
+    let c = &mut *guard;
+    c.trace.clear(&c.shared.trace);
+    StatusCode::NO_CONTENT
+}
+
+/// Starts a live capture (one at a time).
+async fn post_capture(State(ctl): State<Ctl>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<CaptureStatus>), ApiError> {
+    let req: CaptureRequest = parse_body(&headers, &body)?;
+    if req.count == Some(0) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "count", "must be at least 1 (leave it out for no limit)"));
+    }
+    let max = sluice_dataplane::capture::CAPTURE_SNAPLEN_MAX as u32;
+    if let Some(s) = req.snaplen {
+        if !(64..=max).contains(&s) {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "snaplen", format!("must be 64..={max}, got {s}")));
+        }
+    }
+    let mut guard = ctl.lock().await;
+    let c = &mut *guard;
+    let port = c.port_index(&req.port, "port")?;
+    if let Some(id) = c.captures.running() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "", format!("capture {id} is running (one at a time; stop it first)")));
+    }
+    let device = c.plan.ports.get(port as usize).map(|p| p.device.clone()).unwrap_or_default();
+    c.captures
+        .start(&c.shared, port, &device, req)
+        .map(|s| (StatusCode::CREATED, Json(s)))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("starting the capture: {e}")))
+}
+
+async fn list_captures(State(ctl): State<Ctl>) -> Json<Vec<CaptureStatus>> {
+    Json(ctl.lock().await.captures.list())
+}
+
+async fn get_capture(State(ctl): State<Ctl>, UrlPath(id): UrlPath<u32>) -> Result<Json<CaptureStatus>, ApiError> {
+    ctl.lock().await.captures.status(id).map(Json).ok_or_else(|| ApiError::not_found(format!("capture {id}")))
+}
+
+/// Asks a capture to stop; it is finished once `running` turns false.
+async fn stop_capture(State(ctl): State<Ctl>, UrlPath(id): UrlPath<u32>) -> Result<Json<CaptureStatus>, ApiError> {
+    ctl.lock().await.captures.request_stop(id).map(Json).ok_or_else(|| ApiError::not_found(format!("capture {id}")))
+}
+
+/// The pcapng file of a finished capture.
+async fn capture_file(State(ctl): State<Ctl>, UrlPath(id): UrlPath<u32>) -> Result<Response, ApiError> {
+    let path = ctl.lock().await.captures.file(id).map_err(|running| {
+        if running {
+            ApiError::new(StatusCode::CONFLICT, "", format!("capture {id} is still running (stop it first)"))
+        } else {
+            ApiError::not_found(format!("capture {id}"))
+        }
+    })?;
+    let shown = path.display().to_string();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", format!("reading {shown}: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Stops a capture (if running) and removes it and its file.
+async fn delete_capture(State(ctl): State<Ctl>, UrlPath(id): UrlPath<u32>) -> Result<StatusCode, ApiError> {
+    if ctl.lock().await.captures.remove(id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("capture {id}")))
+    }
 }
 
 /// The resources that change while running, as JSON lists keyed by name.

@@ -61,9 +61,11 @@ impl<T> HugeArray<T> {
         let huge = unsafe { libc::madvise(aligned as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE) } == 0;
         let ptr = aligned as *mut T;
         for i in 0..len {
-            // SAFETY: element i is inside the mapping, aligned (2 MiB base, T-sized
-            // steps), and not yet initialised, so `write` (no drop of old contents) is right.
-            unsafe { ptr.add(i).write(init(i)) };
+            // SAFETY: element i is inside the mapping (len elements fit in `bytes`).
+            let slot = unsafe { ptr.add(i) };
+            // SAFETY: `slot` is aligned (2 MiB base, T-sized steps) and not yet
+            // initialised, so `write` (no drop of old contents) is right.
+            unsafe { slot.write(init(i)) };
         }
         // SAFETY: `aligned` is a non-zero address inside a successful mapping.
         let ptr = unsafe { NonNull::new_unchecked(ptr) };
@@ -95,12 +97,11 @@ impl<T> DerefMut for HugeArray<T> {
 
 impl<T> Drop for HugeArray<T> {
     fn drop(&mut self) {
-        // SAFETY: drops the `len` initialised elements exactly once, then unmaps the
-        // mapping `new` made (same address and length); nothing refers to it afterwards.
-        unsafe {
-            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len));
-            libc::munmap(self.map, self.map_len);
-        }
+        // SAFETY: drops the `len` initialised elements exactly once (drop runs once).
+        unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) };
+        // SAFETY: unmaps the mapping `new` made (same address and length); nothing refers
+        // to it any more.
+        unsafe { libc::munmap(self.map, self.map_len) };
     }
 }
 

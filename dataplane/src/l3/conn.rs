@@ -18,11 +18,12 @@
 //! and replies of a denied one do not. Non-first fragments follow the decision recorded
 //! for their first fragment; a tail without one is dropped, never let through.
 
-use super::forward::{Ctx, L3State, Resolved, Sender};
+use super::forward::{trace_route, Ctx, L3State, Resolved, Sender};
 use super::EndpointIdx;
 use crate::flow::{tcp_may_open, CtVerdict, Dir, FlowKey, FragKey, InsertError, TcpSegment};
 use crate::policy::{Query, VerdictBy};
 use crate::tables::PortIdx;
+use crate::trace::{FlowNote, Step};
 use crate::wire::MacAddr;
 use crate::DropReason;
 
@@ -140,12 +141,17 @@ fn decide(
     dir: Dir,
     resolve: &impl Fn(&FlowKey) -> Resolved,
 ) -> Result<FlowAction, Resolved> {
-    let (port, vlan, dst_mac, src_mac, dst_ep) = match resolve(&c.key) {
+    let r = resolve(&c.key);
+    if st.trace.on {
+        trace_route(cx, st, &r);
+    }
+    let (port, vlan, dst_mac, src_mac, dst_ep) = match r {
         Resolved::Forward { port, vlan, dst_mac, src_mac, endpoint } => (port, vlan, dst_mac, src_mac, endpoint),
         other => return Err(other),
     };
     let policy = &cx.l3.policy;
     let act = if policy.is_empty() {
+        st.trace.step(Step::Policy { verdict: None, dir });
         Act::Forward
     } else {
         let k = &c.key;
@@ -171,6 +177,7 @@ fn decide(
             },
         };
         let v = policy.classify(&q);
+        st.trace.step(Step::Policy { verdict: Some(v), dir });
         if v.log {
             st.counters.policy_logged += 1;
         }
@@ -199,9 +206,11 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
     let k = &c.key;
     if let FragPos::Tail(id) = c.frag {
         let fk = FragKey { src: k.src, dst: k.dst, id, vrf: k.vrf, proto: k.proto, v6: k.v6 };
-        return match st.frags.lookup(&fk, now_ms) {
-            Some(a) if a.sender == sender_id(cx) => out_of(&a),
-            _ => FlowOut::Drop(DropReason::FragmentUnknown),
+        let a = st.frags.lookup(&fk, now_ms).filter(|a| a.sender == sender_id(cx));
+        st.trace.step(Step::Flow(FlowNote::Fragment { known: a.is_some() }));
+        return match a {
+            Some(a) => out_of(&a),
+            None => FlowOut::Drop(DropReason::FragmentUnknown),
         };
     }
     if let Some(inner) = &c.related {
@@ -215,9 +224,11 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
             let e = st.flows.entry(id);
             let cached = e.action[dir as usize];
             if e.epoch == epoch && cached.act != Act::Undecided && cached.sender == sender_id(cx) {
+                st.trace.step(Step::Flow(FlowNote::Hit(dir)));
                 (id, dir, cached)
             } else {
                 let fresh = e.epoch == epoch;
+                st.trace.step(Step::Flow(FlowNote::Redecided { dir, stale: !fresh }));
                 let a = match decide(cx, st, c, dir, &resolve) {
                     Ok(a) => a,
                     Err(r) => return FlowOut::Unrouted(r),
@@ -234,6 +245,7 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
             }
         }
         None => {
+            st.trace.step(Step::Flow(FlowNote::Miss));
             if let Some(t) = &c.tcp {
                 if !tcp_may_open(t.flags, strict) {
                     return FlowOut::Drop(DropReason::CtInvalid);
@@ -256,7 +268,12 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
             (id, Dir::Orig, a)
         }
     };
-    if let CtVerdict::Invalid(_) = st.flows.update(id, dir, c.len, c.tcp.as_ref(), now_ms) {
+    let verdict = st.flows.update(id, dir, c.len, c.tcp.as_ref(), now_ms);
+    if st.trace.on {
+        let state = st.flows.entry(id).ct;
+        st.trace.step(Step::Conntrack { state, valid: verdict == CtVerdict::Ok });
+    }
+    if let CtVerdict::Invalid(_) = verdict {
         return FlowOut::Drop(DropReason::CtInvalid);
     }
     if let FragPos::First(fid) = c.frag {
@@ -270,14 +287,20 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
 /// quoted packet's direction is not denied); an error about no known connection is
 /// judged by policy as the ICMP packet it is. Either way it creates no flow.
 fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &impl Fn(&FlowKey) -> Resolved) -> FlowOut {
-    if let Some((id, dir)) = st.flows.lookup(inner, inner.sym_hash()) {
+    let known = st.flows.lookup(inner, inner.sym_hash());
+    st.trace.step(Step::Flow(FlowNote::Related { known: known.is_some() }));
+    if let Some((id, dir)) = known {
         let e = st.flows.entry(id);
         // Only a decision of the current snapshot counts; a stale one is judged afresh below.
         if e.epoch == st.epoch {
             match e.action[dir as usize].act {
                 Act::Deny(r) => return FlowOut::Drop(r),
                 Act::Forward => {
-                    return match resolve(&c.key) {
+                    let r = resolve(&c.key);
+                    if st.trace.on {
+                        trace_route(cx, st, &r);
+                    }
+                    return match r {
                         Resolved::Forward { port, vlan, dst_mac, src_mac, .. } => {
                             FlowOut::Forward(Fwd { port, vlan, dst_mac, src_mac })
                         }

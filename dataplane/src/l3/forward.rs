@@ -8,6 +8,7 @@
 //! ICMP errors go back out of the ingress port to the sender's MAC (the sender is a
 //! directly attached endpoint or the uplink router), rate-limited per worker.
 
+use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::conn::{self, Conn, FlowAction, FlowOut, FragPos};
@@ -17,6 +18,7 @@ use crate::local;
 use crate::packet::PacketBuf;
 use crate::route::ecmp;
 use crate::tables::PortIdx;
+use crate::trace::{LocalAnswer, RouteNote, RouteResult, Step, TraceSender, Tracer};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{icmpv4, icmpv6};
 use crate::wire::ipv4::{Ipv4Error, Ipv4Packet};
@@ -72,6 +74,9 @@ pub struct L3State {
     pub(super) frags: FragTable<FlowAction>,
     /// Epoch of the snapshot in use: flow decisions made under another one are stale.
     pub epoch: u64,
+    /// The packet trace recorder (the pipeline turns it on for a traced packet; the
+    /// stages add their decisions to it).
+    pub trace: Tracer,
 }
 
 impl std::fmt::Debug for L3State {
@@ -97,6 +102,7 @@ impl L3State {
             flows: FlowTable::new(cfg),
             frags: FragTable::new(FRAG_ENTRIES, FRAG_TIMEOUT_MS),
             epoch: 0,
+            trace: Tracer::default(),
         }
     }
 
@@ -147,6 +153,9 @@ pub(super) struct Ctx<'a> {
     /// MAC sluice answers with on this port: the network's gateway MAC, or the uplink's.
     our_mac: MacAddr,
     src_mac: MacAddr,
+    /// Whether this packet is traced: the FIB lookup then notes its details in `route`.
+    tracing: bool,
+    route: &'a Cell<RouteNote>,
 }
 
 impl Ctx<'_> {
@@ -182,10 +191,12 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
         Sender::Endpoint(..) => vrf.gateway_mac,
         Sender::Uplink(u) => u.mac,
     };
+    st.trace.step(Step::L3In { vrf: sender.vrf(), sender: trace_sender(sender, in_port), gateway: false });
     if !dst_mac.is_multicast() && dst_mac != our_mac {
         return L3Out::Drop(DropReason::NotForUs);
     }
-    let cx = Ctx { l3, vrf, vrf_idx: sender.vrf(), sender, in_port, vlan, l2_len, our_mac, src_mac };
+    let route = Cell::new(RouteNote::default());
+    let cx = Ctx { l3, vrf, vrf_idx: sender.vrf(), sender, in_port, vlan, l2_len, our_mac, src_mac, tracing: st.trace.on, route: &route };
     match ethertype {
         EtherType::ARP => arp(&cx, st, pkt),
         EtherType::IPV4 => ipv4(&cx, st, pkt, now_ms, dst_mac),
@@ -257,6 +268,7 @@ pub fn process_bridged<B: PacketBuf>(
         // Only the network's endpoints may use its gateway (anti-spoofing).
         return to_gateway.then_some(L3Out::Drop(DropReason::UnknownEndpoint));
     };
+    let route = Cell::new(RouteNote::default());
     let cx = Ctx {
         l3,
         vrf,
@@ -267,10 +279,13 @@ pub fn process_bridged<B: PacketBuf>(
         l2_len,
         our_mac: vrf.gateway_mac,
         src_mac,
+        tracing: st.trace.on,
+        route: &route,
     };
     if !to_gateway && ethertype == EtherType::IPV4 && !is_dhcp_to_server(&pkt.data()[l2_len..]) {
         return None;
     }
+    st.trace.step(Step::L3In { vrf: vrf_idx, sender: TraceSender::Endpoint(e), gateway: true });
     let out = match ethertype {
         EtherType::ARP => arp(&cx, st, pkt),
         EtherType::IPV4 => ipv4(&cx, st, pkt, now_ms, dst_mac),
@@ -312,6 +327,7 @@ fn arp<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B) -> L3Out {
     match local::arp::answer(pkt, cx.l2_len, cx.our_mac, answer) {
         local::Answer::Replied => {
             st.counters.arp_replies += 1;
+            st.trace.step(Step::Local(LocalAnswer::ArpReply));
             cx.back()
         }
         local::Answer::Ignored => L3Out::Drop(DropReason::ArpIgnored),
@@ -348,11 +364,13 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
                 return L3Out::Drop(DropReason::Spoofed);
             }
         }
+        st.trace.step(Step::AntiSpoofOk);
         if proto == 17 && ports.1 == 67 && !fragment {
             return match (&cx.vrf.dhcp, ep.ipv4.first()) {
                 (Some(server), Some(_)) => match local::dhcp::answer(pkt, l2, hlen, ep, cx.vrf, server) {
                     local::Answer::Replied => {
                         st.counters.dhcp_replies += 1;
+                        st.trace.step(Step::Local(LocalAnswer::DhcpReply));
                         cx.back()
                     }
                     local::Answer::Ignored => L3Out::Drop(DropReason::DhcpIgnored),
@@ -370,7 +388,12 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
         // Stateless routing (no policy configured): no flow table. Fragments hash on
         // the 3-tuple so a datagram's fragments take one ECMP path.
         let (sp, dp) = if fragment { (0, 0) } else { ports };
-        conn::stateless(resolve(cx, |v| v.fib4.lookup(dst), || ecmp::flow_hash_v4(src, dst, proto, sp, dp)))
+        let r = resolve(cx, |v| v.fib4.lookup(dst), || ecmp::flow_hash_v4(src, dst, proto, sp, dp));
+        if st.trace.on {
+            st.trace.step(Step::Flow(crate::trace::FlowNote::Stateless));
+            trace_route(cx, st, &r);
+        }
+        conn::stateless(r)
     } else {
         let frag = match (fragment, first_fragment) {
             (false, _) => FragPos::Whole,
@@ -410,6 +433,7 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
                 Some(icmpv4::ECHO_REQUEST) if !fragment => {
                     if local::icmp::echo_reply_v4(pkt, l2, cx.our_mac) {
                         st.counters.echo_replies += 1;
+                        st.trace.step(Step::Local(LocalAnswer::EchoReply));
                         cx.back()
                     } else {
                         L3Out::Drop(DropReason::IpBadLength)
@@ -500,12 +524,24 @@ pub(super) enum Resolved {
 #[inline]
 fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId>, hash: impl Fn() -> u32) -> Resolved {
     let mut vrf = cx.vrf;
+    let mut vrf_idx = cx.vrf_idx;
     let mut leaked = false;
     loop {
-        let Some(id) = lookup(vrf) else { return Resolved::NoRoute };
+        let Some(id) = lookup(vrf) else {
+            if cx.tracing {
+                cx.route.set(RouteNote { vrf: vrf_idx, next_hop: u32::MAX, ecmp: None });
+            }
+            return Resolved::NoRoute;
+        };
         let mut nh = &vrf.next_hops[id as usize];
+        let mut picked = None;
         if let NextHop::Ecmp(members) = nh {
-            nh = &vrf.next_hops[members[ecmp::pick(members.len(), hash())] as usize];
+            let i = ecmp::pick(members.len(), hash());
+            picked = Some((i as u16, members.len() as u16));
+            nh = &vrf.next_hops[members[i] as usize];
+        }
+        if cx.tracing {
+            cx.route.set(RouteNote { vrf: vrf_idx, next_hop: id, ecmp: picked });
         }
         return match nh {
             NextHop::Local => Resolved::Local,
@@ -523,6 +559,7 @@ fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId
                 match cx.l3.vrfs.get(*other as usize) {
                     Some(v) => {
                         vrf = v;
+                        vrf_idx = *other;
                         continue;
                     }
                     None => Resolved::Drop(DropReason::NoRoute),
@@ -532,6 +569,27 @@ fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId
             NextHop::Blackhole => Resolved::Drop(DropReason::Blackhole),
         };
     }
+}
+
+/// The sender as the trace shows it.
+fn trace_sender(s: Sender<'_>, in_port: PortIdx) -> TraceSender {
+    match s {
+        Sender::Endpoint(e, _) => TraceSender::Endpoint(e),
+        Sender::Uplink(_) => TraceSender::Uplink(in_port),
+    }
+}
+
+/// Adds the FIB lookup just made (its details noted by [`resolve`]) to the trace.
+#[cold]
+pub(super) fn trace_route(cx: &Ctx<'_>, st: &mut L3State, r: &Resolved) {
+    let result = match *r {
+        Resolved::Local => RouteResult::Local,
+        Resolved::Forward { port, endpoint: Some(endpoint), .. } => RouteResult::Endpoint { endpoint, port },
+        Resolved::Forward { port, dst_mac, endpoint: None, .. } => RouteResult::Gateway { port, mac: dst_mac },
+        Resolved::NoRoute => RouteResult::NoRoute,
+        Resolved::Drop(d) => RouteResult::Drop(d),
+    };
+    st.trace.step(Step::Route { note: cx.route.take(), result });
 }
 
 fn icmp4_error<B: PacketBuf>(
@@ -568,6 +626,7 @@ fn icmp4_error<B: PacketBuf>(
         // The packet ends as the error it caused: counted as `icmp_errors`, not as a drop.
         // (Rate-limited or unanswerable, it is a drop under `reason`.)
         st.counters.icmp_errors += 1;
+        st.trace.step(Step::Local(LocalAnswer::IcmpError { typ, code }));
         cx.back()
     } else {
         L3Out::Drop(reason)
@@ -601,6 +660,7 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
         if !ep.may_send_v6(src, cx.src_mac) {
             return L3Out::Drop(if src == 0 { DropReason::NdIgnored } else { DropReason::Spoofed });
         }
+        st.trace.step(Step::AntiSpoofOk);
     }
     // Neighbor discovery first: it is addressed to multicast and link-local addresses.
     if let Some(t) = icmp_type {
@@ -622,6 +682,7 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
             return match local::ndp::answer_ns(pkt, l2, l4_off, cx.our_mac, answer) {
                 local::Answer::Replied => {
                     st.counters.nd_replies += 1;
+                    st.trace.step(Step::Local(LocalAnswer::NdReply));
                     cx.back()
                 }
                 local::Answer::Ignored => L3Out::Drop(DropReason::NdIgnored),
@@ -638,7 +699,12 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
 
     let out = if !cx.l3.stateful {
         let (sp, dp) = if frag.is_some() { (0, 0) } else { ports };
-        conn::stateless(resolve(cx, |v| v.fib6.lookup(dst), || ecmp::flow_hash_v6(src, dst, proto, sp, dp)))
+        let r = resolve(cx, |v| v.fib6.lookup(dst), || ecmp::flow_hash_v6(src, dst, proto, sp, dp));
+        if st.trace.on {
+            st.trace.step(Step::Flow(crate::trace::FlowNote::Stateless));
+            trace_route(cx, st, &r);
+        }
+        conn::stateless(r)
     } else {
         let frag_pos = match frag {
             None => FragPos::Whole,
@@ -678,6 +744,7 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
                 Some(icmpv6::ECHO_REQUEST) if frag.is_none() => {
                     if local::icmp::echo_reply_v6(pkt, l2, l4_off, cx.our_mac) {
                         st.counters.echo_replies += 1;
+                        st.trace.step(Step::Local(LocalAnswer::EchoReply));
                         cx.back()
                     } else {
                         L3Out::Drop(DropReason::IpBadLength)
@@ -731,6 +798,7 @@ fn icmp6_error<B: PacketBuf>(
     }
     if local::icmp::error_v6(pkt, cx.l2_len, cx.our_mac, cx.src_mac, our_ip, typ, code) {
         st.counters.icmp_errors += 1;
+        st.trace.step(Step::Local(LocalAnswer::IcmpError { typ, code }));
         cx.back()
     } else {
         L3Out::Drop(reason)

@@ -1,18 +1,24 @@
 //! The burst pipeline: runs a received burst through the stages and hands each packet
 //! to an [`Egress`] (transmit on a port, or drop with a reason).
 //!
+//! A packet picked by the packet trace ([`crate::trace`]) runs through the same stages
+//! with its decisions recorded; the others pay one check per burst and per stage.
+//!
 //! Today the pipeline is the L2 learning switch. Later stages (decap, flow cache, policy,
 //! NAT, routing, encap) slot in between classification and egress. The pipeline is
 //! generic over the buffer type and the egress, so it runs in unit tests and criterion
 //! benches on [`crate::packet::HeapBuf`] exactly as it runs on DPDK mbufs in a worker.
 
-use crate::l2::stage::{Ingress, L2Counters};
-use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent};
+use std::sync::Arc;
+
+use crate::l2::stage::{Ingress, L2Counters, L2Decision};
+use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent, NO_DOMAIN};
 use crate::flow::FlowConfig;
 use crate::l3::{forward, L3Out, L3State, PortRole};
 use crate::wire::ethernet::VLAN_TAG_LEN;
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
+use crate::trace::{Learn, Step, TraceControl};
 use crate::DropReason;
 
 /// Where the pipeline puts packets. Implemented by the worker's tx buffers, and by
@@ -47,8 +53,14 @@ pub struct Pipeline {
     epoch: u64,
     /// Learning events so far (owned by this worker; published by the worker loop).
     pub l2: L2Counters,
-    /// Routing-stage state and counters.
+    /// Routing-stage state and counters (and the packet trace recorder).
     pub l3: L3State,
+    /// Where traced packets' records go (`None`: never traced).
+    trace_sink: Option<Arc<TraceControl>>,
+    /// This worker's id, for trace records.
+    trace_worker: u16,
+    /// The rx queue of the burst being processed, for trace records (set by the worker).
+    pub rx_queue: u16,
 }
 
 impl Pipeline {
@@ -59,7 +71,7 @@ impl Pipeline {
         fdb.reseed(&tables.l2);
         let mut l3 = L3State::new(flows);
         l3.epoch = tables.epoch;
-        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3 }
+        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3, trace_sink: None, trace_worker: 0, rx_queue: 0 }
     }
 
     /// Adopts a newly published snapshot: relearns MACs only if the L2 tables changed;
@@ -100,9 +112,19 @@ impl Pipeline {
         }
     }
 
+    /// Connects the packet trace: traced packets' records go to `sink`, marked with
+    /// `worker`. Without it (unit tests, benches) nothing is ever traced.
+    pub fn attach_trace(&mut self, sink: Arc<TraceControl>, worker: u16) {
+        self.trace_sink = Some(sink);
+        self.trace_worker = worker;
+    }
+
     /// Runs one received burst from `in_port` through the pipeline.
     ///
-    /// `tables` must be the snapshot last passed to [`sync`](Self::sync).
+    /// `tables` must be the snapshot last passed to [`sync`](Self::sync). Whether the
+    /// burst's packets may be traced is read once here; a traced packet runs through a
+    /// copy of the per-packet code that records the L2 decisions and the outcome (the L3
+    /// stages record into `self.l3.trace` while it is on).
     #[inline]
     pub fn process<B, E, I>(
         &mut self,
@@ -118,64 +140,30 @@ impl Pipeline {
         I: IntoIterator<Item = B>,
     {
         let ingress = Ingress { port: in_port, max_frame_len: tables.ports.get(in_port as usize).map_or(0, |p| p.max_frame_len) };
+        let traced = self.trace_sink.as_ref().is_some_and(|t| t.armed_for(in_port));
         // A port is either switched (L2) or routed (L3): decided once per burst.
         if !matches!(tables.l3.port_role.get(in_port as usize), None | Some(PortRole::None)) {
-            return self.process_l3(tables, ingress, pkts, now_ms, egress);
-        }
-        for mut pkt in pkts {
-            let d = classify(&tables.l2, &mut self.fdb, ingress, pkt.data(), now_ms, &mut self.l2, on_learn);
-            // A bridged network's gateway sits in its domain: frames for it are routed or
-            // answered instead of switched.
-            if !matches!(d.out, L2Out::Drop(_)) {
-                if let Some(vrf) = tables.l2.domains.get(d.domain as usize).and_then(|dom| dom.gateway) {
-                    if let Some(out) = forward::process_bridged(&tables.l3, &mut self.l3, vrf, in_port, &mut pkt, now_ms) {
-                        self.l3_egress(pkt, d.ingress_tagged, out, egress);
-                        continue;
-                    }
+            if !traced {
+                return self.process_l3(tables, ingress, pkts, now_ms, egress);
+            }
+            for pkt in pkts {
+                if traced && self.trace_begin(in_port, pkt.data(), now_ms) {
+                    let mut rec = Recorder::new(egress);
+                    self.route_one::<B, _, true>(tables, ingress, pkt, now_ms, &mut rec);
+                    self.trace_end(rec.outs);
+                } else {
+                    self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
                 }
             }
-            match d.out {
-                L2Out::Drop(reason) => egress.discard(pkt, reason),
-                L2Out::Unicast(port) => {
-                    let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
-                        egress.discard(pkt, DropReason::NotBridged);
-                        continue;
-                    };
-                    match tables.l2.egress_tagged(port, dom.vid) {
-                        // The MAC was learned on a port that has since left the domain.
-                        None => egress.discard(pkt, DropReason::NoOutput),
-                        Some(tagged) => match egress_vlan(&mut pkt, d.ingress_tagged, tagged, dom.vid) {
-                            Ok(()) => egress.send(port, pkt),
-                            Err(r) => egress.discard(pkt, r),
-                        },
-                    }
-                }
-                L2Out::Flood => {
-                    let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
-                        egress.discard(pkt, DropReason::NotBridged);
-                        continue;
-                    };
-                    let mut outs = dom.members.iter().filter(|m| m.port != in_port);
-                    let Some(mut cur) = outs.next() else {
-                        egress.discard(pkt, DropReason::NoOutput);
-                        continue;
-                    };
-                    // Every output but the last gets a copy; the last takes the original.
-                    for next in outs {
-                        match egress.copy(&pkt) {
-                            Some(mut c) => match egress_vlan(&mut c, d.ingress_tagged, cur.tagged, dom.vid) {
-                                Ok(()) => egress.send(cur.port, c),
-                                Err(r) => egress.discard(c, r),
-                            },
-                            None => egress.count_drop(DropReason::CopyFailed),
-                        }
-                        cur = next;
-                    }
-                    match egress_vlan(&mut pkt, d.ingress_tagged, cur.tagged, dom.vid) {
-                        Ok(()) => egress.send(cur.port, pkt),
-                        Err(r) => egress.discard(pkt, r),
-                    }
-                }
+            return;
+        }
+        for pkt in pkts {
+            if traced && self.trace_begin(in_port, pkt.data(), now_ms) {
+                let mut rec = Recorder::new(egress);
+                self.switch_one::<B, _, true>(tables, ingress, pkt, now_ms, &mut rec, on_learn);
+                self.trace_end(rec.outs);
+            } else {
+                self.switch_one::<B, E, false>(tables, ingress, pkt, now_ms, egress, on_learn);
             }
         }
     }
@@ -191,7 +179,7 @@ impl Pipeline {
     {
         if !tables.l3.stateful || self.l3.flows.len() < PREFETCH_MIN_FLOWS {
             for pkt in pkts {
-                self.process_l3_one(tables, ingress, pkt, now_ms, egress);
+                self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
             }
             return;
         }
@@ -225,7 +213,7 @@ impl Pipeline {
                     self.l3.flows.prefetch_entry(*h);
                 }
                 if let Some(pkt) = i.checked_sub(2 * PREFETCH_AHEAD).and_then(|j| slots.get_mut(j)).and_then(Option::take) {
-                    self.process_l3_one(tables, ingress, pkt, now_ms, egress);
+                    self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
                 }
             }
             if n < PREFETCH_BURST {
@@ -234,8 +222,89 @@ impl Pipeline {
         }
     }
 
+    /// One frame from a bridge port. `TRACED`: record the L2 decisions.
     #[inline(always)]
-    fn process_l3_one<B: PacketBuf, E: Egress<B>>(&mut self, tables: &Tables, ingress: Ingress, mut pkt: B, now_ms: u64, egress: &mut E) {
+    fn switch_one<B: PacketBuf, E: Egress<B>, const TRACED: bool>(
+        &mut self,
+        tables: &Tables,
+        ingress: Ingress,
+        mut pkt: B,
+        now_ms: u64,
+        egress: &mut E,
+        on_learn: &mut impl FnMut(LearnEvent),
+    ) {
+        let in_port = ingress.port;
+        let before = self.l2;
+        let d = classify(&tables.l2, &mut self.fdb, ingress, pkt.data(), now_ms, &mut self.l2, on_learn);
+        if TRACED {
+            self.trace_l2(tables, &d, before, pkt.data());
+        }
+        // A bridged network's gateway sits in its domain: frames for it are routed or
+        // answered instead of switched.
+        if !matches!(d.out, L2Out::Drop(_)) {
+            if let Some(vrf) = tables.l2.domains.get(d.domain as usize).and_then(|dom| dom.gateway) {
+                if let Some(out) = forward::process_bridged(&tables.l3, &mut self.l3, vrf, in_port, &mut pkt, now_ms) {
+                    self.l3_egress(pkt, d.ingress_tagged, out, egress);
+                    return;
+                }
+            }
+        }
+        match d.out {
+            L2Out::Drop(reason) => egress.discard(pkt, reason),
+            L2Out::Unicast(port) => {
+                let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
+                    egress.discard(pkt, DropReason::NotBridged);
+                    return;
+                };
+                match tables.l2.egress_tagged(port, dom.vid) {
+                    // The MAC was learned on a port that has since left the domain.
+                    None => egress.discard(pkt, DropReason::NoOutput),
+                    Some(tagged) => match egress_vlan(&mut pkt, d.ingress_tagged, tagged, dom.vid) {
+                        Ok(()) => egress.send(port, pkt),
+                        Err(r) => egress.discard(pkt, r),
+                    },
+                }
+            }
+            L2Out::Flood => {
+                let Some(dom) = tables.l2.domains.get(d.domain as usize) else {
+                    egress.discard(pkt, DropReason::NotBridged);
+                    return;
+                };
+                let mut outs = dom.members.iter().filter(|m| m.port != in_port);
+                let Some(mut cur) = outs.next() else {
+                    egress.discard(pkt, DropReason::NoOutput);
+                    return;
+                };
+                // Every output but the last gets a copy; the last takes the original.
+                for next in outs {
+                    match egress.copy(&pkt) {
+                        Some(mut c) => match egress_vlan(&mut c, d.ingress_tagged, cur.tagged, dom.vid) {
+                            Ok(()) => egress.send(cur.port, c),
+                            Err(r) => egress.discard(c, r),
+                        },
+                        None => egress.count_drop(DropReason::CopyFailed),
+                    }
+                    cur = next;
+                }
+                match egress_vlan(&mut pkt, d.ingress_tagged, cur.tagged, dom.vid) {
+                    Ok(()) => egress.send(cur.port, pkt),
+                    Err(r) => egress.discard(pkt, r),
+                }
+            }
+        }
+    }
+
+    /// One frame from an endpoint port or an uplink (the routing stage records its own
+    /// decisions into `self.l3.trace`).
+    #[inline(always)]
+    fn route_one<B: PacketBuf, E: Egress<B>, const TRACED: bool>(
+        &mut self,
+        tables: &Tables,
+        ingress: Ingress,
+        mut pkt: B,
+        now_ms: u64,
+        egress: &mut E,
+    ) {
         let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
         let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
         if pkt.len() > limit {
@@ -258,7 +327,102 @@ impl Pipeline {
             L3Out::Drop(r) => egress.discard(pkt, r),
         }
     }
+
+    /// Claims one packet of the trace budget and starts its record.
+    #[cold]
+    #[inline(never)]
+    fn trace_begin(&mut self, port: PortIdx, frame: &[u8], now_ms: u64) -> bool {
+        let Some(sink) = &self.trace_sink else { return false };
+        let Some(generation) = sink.claim(port) else { return false };
+        self.l3.trace.begin(generation, self.trace_worker, port, self.rx_queue, now_ms, frame);
+        true
+    }
+
+    /// Adds the outcome to the packet's record and hands the record over.
+    #[cold]
+    #[inline(never)]
+    fn trace_end(&mut self, outs: heapless::Vec<Step, OUTCOMES>) {
+        for s in outs {
+            self.l3.trace.step(s);
+        }
+        if let Some(sink) = &self.trace_sink {
+            self.l3.trace.finish(sink);
+        } else {
+            self.l3.trace.on = false;
+        }
+    }
+
+    /// The L2 stage's decision on a traced frame.
+    #[cold]
+    #[inline(never)]
+    fn trace_l2(&mut self, tables: &Tables, d: &L2Decision, before: L2Counters, frame: &[u8]) {
+        let t = &mut self.l3.trace;
+        if d.domain != NO_DOMAIN {
+            let vid = tables.l2.domains.get(d.domain as usize).map_or(0, |dom| dom.vid);
+            t.step(Step::Bridge { domain: d.domain, vid, tagged: d.ingress_tagged });
+            let now = self.l2;
+            let learn = if now.learned != before.learned {
+                Learn::Learned
+            } else if now.moved != before.moved {
+                Learn::Moved
+            } else if now.fdb_full != before.fdb_full {
+                Learn::Full
+            } else if now.static_conflict != before.static_conflict {
+                Learn::StaticConflict
+            } else {
+                Learn::Refreshed
+            };
+            t.step(Step::Learn(learn));
+        }
+        match d.out {
+            L2Out::Unicast(port) => t.step(Step::FdbHit { port }),
+            L2Out::Flood => t.step(Step::Flood { multicast: frame.first().is_some_and(|b| b & 1 == 1) }),
+            L2Out::Drop(_) => {}
+        }
+    }
+}
+
+/// Outcomes one traced packet may have (one per flooded copy).
+const OUTCOMES: usize = 8;
+
+/// An [`Egress`] that notes where a traced packet went, then passes it on.
+struct Recorder<'e, E> {
+    inner: &'e mut E,
+    outs: heapless::Vec<Step, OUTCOMES>,
+}
+
+impl<'e, E> Recorder<'e, E> {
+    fn new(inner: &'e mut E) -> Self {
+        Recorder { inner, outs: heapless::Vec::new() }
+    }
+}
+
+impl<B: PacketBuf, E: Egress<B>> Egress<B> for Recorder<'_, E> {
+    fn copy(&mut self, pkt: &B) -> Option<B> {
+        self.inner.copy(pkt)
+    }
+
+    fn send(&mut self, port: PortIdx, pkt: B) {
+        let d = pkt.data();
+        let vlan = (d.get(12..14) == Some(&[0x81, 0x00]))
+            .then(|| d.get(14..16).map(|v| u16::from_be_bytes([v[0], v[1]]) & 0x0fff))
+            .flatten();
+        let _ = self.outs.push(Step::Tx { port, vlan });
+        self.inner.send(port, pkt);
+    }
+
+    fn discard(&mut self, pkt: B, reason: DropReason) {
+        let _ = self.outs.push(Step::Drop(reason));
+        self.inner.discard(pkt, reason);
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        let _ = self.outs.push(Step::Drop(reason));
+        self.inner.count_drop(reason);
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_tests;

@@ -22,11 +22,13 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
+use crate::capture::{CaptureControl, CaptureDir};
 use crate::dpdk::{self, Burst, Mbuf, Mempool, PortId, RxQueue, TxQueue};
 use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
 use crate::pipeline::{Egress, Pipeline};
 use crate::tables::{PortIdx, TablesHandle, WorkerIo, MAX_PORTS};
+use crate::trace::TraceControl;
 use crate::DropReason;
 pub use stats::{Counter, WorkerStats};
 
@@ -66,6 +68,10 @@ pub struct Shared {
     /// The epoch of the snapshot each worker runs on (`u64::MAX` once it has stopped):
     /// a worker stores it after switching, with its tx buffers empty.
     pub seen: Box<[CachePadded<AtomicU64>]>,
+    /// The packet trace switch and its records (`sluice trace`).
+    pub trace: Arc<TraceControl>,
+    /// The live capture switch and its frame queues (`sluice capture`).
+    pub capture: CaptureControl,
 }
 
 impl Shared {
@@ -80,6 +86,8 @@ impl Shared {
             inboxes: (0..n_workers).map(|_| ArrayQueue::new(LEARN_INBOX)).collect(),
             stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(MAX_PORTS))).collect(),
             seen: (0..n_workers).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
+            trace: Arc::new(TraceControl::new()),
+            capture: CaptureControl::new(),
         }
     }
 
@@ -115,6 +123,7 @@ struct TxSide<'a> {
     queue: u16,
     pool: &'a Mempool,
     stats: &'a WorkerStats,
+    capture: &'a CaptureControl,
 }
 
 impl TxSide<'_> {
@@ -132,6 +141,7 @@ impl TxSide<'_> {
             self.stats.drops[DropReason::PortDown as usize].add(n as u64);
             return;
         };
+        capture(self.capture, port as PortIdx, CaptureDir::Tx, buf.as_slice());
         let sent = TxQueue { port: PortId(dev), queue: self.queue }.tx_burst(buf);
         if sent > 0 {
             self.stats.tx_packets.add(sent as u64);
@@ -202,6 +212,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     seen.store(tables.epoch, Ordering::Release);
     tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = tables.io.workers.get(spec.id).map_or(0, |w| w.rx.len()), "worker started");
     let mut pipeline = Pipeline::new(&tables, &shared.flows);
+    pipeline.attach_trace(Arc::clone(&shared.trace), spec.id as u16);
     let mut flow_stats_seen = pipeline.l3.flows.stats();
     // One buffer per possible port slot: ports come and go with the I/O map.
     let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..MAX_PORTS).map(|_| Burst::new()).collect();
@@ -244,7 +255,9 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             got += n;
             stats.rx_packets.add(n as u64);
             stats.ports[port as usize].rx_packets.add(n as u64);
-            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats };
+            capture(&shared.capture, port, CaptureDir::Rx, rx_burst.as_slice());
+            pipeline.rx_queue = rxq.queue;
+            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
             let pkts = rx_burst.drain().filter_map(|m| {
                 if m.is_contiguous() {
                     Some(m)
@@ -314,7 +327,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
 
     // Drain: send what is buffered, then free everything this worker still holds.
     let io = tables.io.workers.get(spec.id).map_or(&[][..], |w| &w.tx[..]);
-    let mut tx = TxSide { bufs: &mut tx_bufs, queues: io, queue: tx_queue, pool: &shared.pool, stats };
+    let mut tx = TxSide { bufs: &mut tx_bufs, queues: io, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
     tx.flush_all();
     rx_burst.clear();
     drop(tx_bufs);
@@ -322,4 +335,14 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     dpdk::unregister_thread();
     tracing::info!(worker = spec.id, "worker stopped");
     Ok(())
+}
+
+/// Copies a burst to the live capture when one wants this port and direction: one
+/// atomic load per burst when none does. Called as frames arrive (rx) and just before
+/// they are handed to the tx queue (tx).
+#[inline(always)]
+fn capture(c: &CaptureControl, port: PortIdx, dir: CaptureDir, pkts: &[Mbuf]) {
+    if let Some(generation) = c.wants(port, dir) {
+        c.offer(generation, port, dir, dpdk::tsc(), pkts.iter().map(crate::packet::PacketBuf::data));
+    }
 }
