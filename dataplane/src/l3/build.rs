@@ -9,8 +9,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    link_local_from_mac, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink,
-    Vrf, VrfIdx,
+    link_local_from_mac, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole,
+    RouteEntry, RouteOrigin, Uplink, Vrf, VrfIdx,
 };
 use crate::route::{Fib4, Fib6, NextHopId, Route4, Route6};
 use crate::tables::PortIdx;
@@ -151,39 +151,48 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
         let mut nhs = NextHops::default();
         let mut r4: Vec<Route4> = Vec::new();
         let mut r6: Vec<Route6> = Vec::new();
-        let add = |prefix: IpAddr, len: u8, nh: NextHopId, r4: &mut Vec<Route4>, r6: &mut Vec<Route6>| match prefix {
-            IpAddr::V4(p) => r4.push(Route4 { prefix: p, len, nh }),
-            IpAddr::V6(p) => r6.push(Route6 { prefix: p, len, nh }),
+        // Where each route came from, in insertion order (r4's then r6's).
+        let (mut o4, mut o6): (Vec<RouteOrigin>, Vec<RouteOrigin>) = (Vec::new(), Vec::new());
+        let mut add = |prefix: IpAddr, len: u8, nh: NextHopId, origin: RouteOrigin| match prefix {
+            IpAddr::V4(p) => {
+                r4.push(Route4 { prefix: p, len, nh });
+                o4.push(origin);
+            }
+            IpAddr::V6(p) => {
+                r6.push(Route6 { prefix: p, len, nh });
+                o6.push(origin);
+            }
         };
         for r in spec.routes.iter().filter(|r| r.network == ni) {
             let nh = resolve(&r.next_hop, &mut nhs, spec)?;
-            add(r.prefix, r.len, nh, &mut r4, &mut r6);
+            add(r.prefix, r.len, nh, RouteOrigin::Static);
         }
         for (ei, e) in spec.endpoints.iter().enumerate().filter(|(_, e)| e.network == ni) {
             let nh = nhs.id(NextHop::Endpoint(ei as EndpointIdx));
             for a in &e.ipv4 {
-                add(IpAddr::V4(*a), 32, nh, &mut r4, &mut r6);
+                add(IpAddr::V4(*a), 32, nh, RouteOrigin::Endpoint);
             }
             for a in &e.ipv6 {
-                add(IpAddr::V6(*a), 128, nh, &mut r4, &mut r6);
+                add(IpAddr::V6(*a), 128, nh, RouteOrigin::Endpoint);
             }
         }
         let local = nhs.id(NextHop::Local);
         let ll = link_local_from_mac(net.gateway_mac);
         for a in net.gateway_v4.iter() {
-            add(IpAddr::V4(*a), 32, local, &mut r4, &mut r6);
+            add(IpAddr::V4(*a), 32, local, RouteOrigin::Local);
         }
         for a in net.gateway_v6.iter().chain(std::iter::once(&ll)) {
-            add(IpAddr::V6(*a), 128, local, &mut r4, &mut r6);
+            add(IpAddr::V6(*a), 128, local, RouteOrigin::Local);
         }
         for u in spec.uplinks.iter().filter(|u| u.network == ni) {
             if let Some(a) = u.ipv4 {
-                add(IpAddr::V4(a), 32, local, &mut r4, &mut r6);
+                add(IpAddr::V4(a), 32, local, RouteOrigin::Local);
             }
             if let Some(a) = u.ipv6 {
-                add(IpAddr::V6(a), 128, local, &mut r4, &mut r6);
+                add(IpAddr::V6(a), 128, local, RouteOrigin::Local);
             }
         }
+        let routes = effective_routes(&r4, &o4, &r6, &o6);
         let fib4 = Fib4::build(&r4).map_err(|e| format!("network {}: {e}", net.name))?;
         let fib6 = Fib6::build(&r6).map_err(|e| format!("network {}: {e}", net.name))?;
         vrfs.push(Vrf {
@@ -193,6 +202,7 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             fib4,
             fib6,
             next_hops: nhs.0.into(),
+            routes,
             gateway_mac: net.gateway_mac,
             gateway_v4: net.gateway_v4,
             gateway_v6: net.gateway_v6,
@@ -214,6 +224,20 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
         });
     }
     Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default(), stateful: false })
+}
+
+/// The routes the FIBs hold: for each (prefix, length) the last one inserted (the FIB
+/// build's rule), sorted by family, prefix and length.
+fn effective_routes(r4: &[Route4], o4: &[RouteOrigin], r6: &[Route6], o6: &[RouteOrigin]) -> Box<[RouteEntry]> {
+    let mut v4: std::collections::BTreeMap<(u32, u8), RouteEntry> = Default::default();
+    for (r, o) in r4.iter().zip(o4) {
+        v4.insert((u32::from(r.prefix), r.len), RouteEntry { prefix: IpAddr::V4(r.prefix), len: r.len, nh: r.nh, origin: *o });
+    }
+    let mut v6: std::collections::BTreeMap<(u128, u8), RouteEntry> = Default::default();
+    for (r, o) in r6.iter().zip(o6) {
+        v6.insert((u128::from(r.prefix), r.len), RouteEntry { prefix: IpAddr::V6(r.prefix), len: r.len, nh: r.nh, origin: *o });
+    }
+    v4.into_values().chain(v6.into_values()).collect()
 }
 
 fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHopId, String> {

@@ -6,6 +6,7 @@
 //! the end of the burst. A full tx queue drops and counts (`tx_full`); nothing blocks.
 //! On stop: flush what is buffered, free every mbuf it holds, unregister from DPDK.
 
+pub mod dump;
 pub mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +18,12 @@ use crossbeam_utils::CachePadded;
 use crate::dpdk::{self, Burst, Mbuf, Mempool, RxQueue, TxQueue};
 use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
+use crate::l3::conn::FlowAction;
 use crate::pipeline::{Egress, Pipeline};
 use crate::tables::{PortIdx, TablesHandle};
 use crate::DropReason;
-pub use stats::{Counter, WorkerStats};
+pub use dump::{DumpCursor, FlowDump, FlowSummary, DUMP_BUDGET, DUMP_QUEUE};
+pub use stats::{Counter, QueueCounters, WorkerStats, MAX_PORTS, MAX_RX_QUEUES};
 
 /// Packets per rx burst.
 pub const RX_BURST: usize = 32;
@@ -58,6 +61,8 @@ pub struct Shared {
     pub stats: Box<[CachePadded<WorkerStats>]>,
     /// Each worker's flow table size and timeouts (fixed while running).
     pub flows: FlowConfig,
+    /// One flow-dump mailbox per worker (`show flows`, see [`dump`]).
+    pub dumps: Box<[FlowDump<FlowAction>]>,
 }
 
 impl Shared {
@@ -69,6 +74,7 @@ impl Shared {
             pool,
             inboxes: (0..n_workers).map(|_| ArrayQueue::new(LEARN_INBOX)).collect(),
             stats: (0..n_workers).map(|_| CachePadded::new(WorkerStats::new(n_ports))).collect(),
+            dumps: (0..n_workers).map(|_| FlowDump::new(DUMP_QUEUE)).collect(),
         }
     }
 
@@ -94,12 +100,17 @@ impl TxSide<'_> {
         if buf.is_empty() {
             return;
         }
+        let bytes = burst_bytes(buf.as_slice());
         let sent = q.tx_burst(buf);
+        let unsent = buf.len();
         if sent > 0 {
             self.stats.tx_packets.add(sent as u64);
-            self.stats.ports[port].tx_packets.add(sent as u64);
+            if let Some(pc) = self.stats.ports.get(port) {
+                pc.tx_packets.add(sent as u64);
+                let unsent_bytes = if unsent > 0 { burst_bytes(buf.as_slice()) } else { 0 };
+                pc.tx_bytes.add(bytes.saturating_sub(unsent_bytes));
+            }
         }
-        let unsent = buf.len();
         if unsent > 0 {
             self.stats.drops[DropReason::TxFull as usize].add(unsent as u64);
             buf.clear();
@@ -149,6 +160,12 @@ impl Egress<Mbuf> for TxSide<'_> {
     }
 }
 
+/// Bytes in a burst (frame lengths).
+#[inline]
+fn burst_bytes(pkts: &[Mbuf]) -> u64 {
+    pkts.iter().map(|m| u64::from(m.pkt_len())).sum()
+}
+
 /// Runs a worker until `shared.running` turns false. Call on the worker's own thread.
 pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     if let Some(core) = spec.core {
@@ -174,6 +191,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let mut l2_seen = pipeline.l2;
     let mut l3_seen = pipeline.l3.counters;
     let mut loop_start = start_tsc;
+    let mut dump = DumpCursor::default();
 
     while shared.running.load(Ordering::Relaxed) {
         // One load per loop; a new snapshot re-seeds per-worker state.
@@ -194,7 +212,15 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             }
             got += n;
             stats.rx_packets.add(n as u64);
-            stats.ports[port as usize].rx_packets.add(n as u64);
+            let bytes = burst_bytes(rx_burst.as_slice());
+            if let Some(pc) = stats.ports.get(port as usize) {
+                pc.rx_packets.add(n as u64);
+                pc.rx_bytes.add(bytes);
+            }
+            if let Some(qc) = stats.rx_queue(port as usize, rxq.queue as usize) {
+                qc.packets.add(n as u64);
+                qc.bytes.add(bytes);
+            }
             let mut tx = TxSide { bufs: &mut tx_bufs, queues: &spec.tx, pool: &shared.pool, stats };
             let pkts = rx_burst.drain().filter_map(|m| {
                 if m.is_contiguous() {
@@ -215,6 +241,9 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
         }
 
         let expired = pipeline.expire(now_ms, EXPIRE_BUDGET);
+        if let Some(d) = shared.dumps.get(spec.id) {
+            dump.step(d, &pipeline.l3.flows, DUMP_BUDGET, now_ms);
+        }
         if now_ms >= next_aging_ms || expired > 0 {
             let f = pipeline.l3.flows.stats();
             stats.flows_expired.add(f.expired - flow_stats_seen.expired);
