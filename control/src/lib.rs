@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod pcapgen;
 pub mod plan;
 pub mod run;
+pub mod show;
 pub mod state;
 pub mod stats;

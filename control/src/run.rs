@@ -109,6 +109,8 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         started: t0,
         startup_ms,
         set_log: opts.set_log.clone(),
+        views: Default::default(),
+        dumps: Default::default(),
     }));
     if let Some(sf) = &opts.state {
         // What runs is what a restart restores.
@@ -216,8 +218,16 @@ async fn control_loop(control: &Arc<Mutex<Control>>, shared: &Shared, stop: &Ato
     };
     let mut prev = sample(shared);
     let mut last = Instant::now();
+    let mut last_view_sample = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_view_sample.elapsed() >= Duration::from_secs(1) {
+            // The show views' rate history (crate::show).
+            let mut c = control.lock().await;
+            let r = c.report();
+            last_view_sample = Instant::now();
+            c.views.sample(last_view_sample, r);
+        }
         if stop.load(Ordering::Relaxed) || !shared.running.load(Ordering::Relaxed) {
             break;
         }
