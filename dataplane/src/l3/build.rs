@@ -277,3 +277,41 @@ fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHo
 fn in_prefix4(a: Ipv4Addr, p: Ipv4Addr, len: u8) -> bool {
     len == 0 || (u32::from(a) ^ u32::from(p)) >> (32 - len.min(32) as u32) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ip4, spec};
+    use super::*;
+
+    /// `Vrf::routes` is what the FIB holds: one entry per prefix, the last inserted wins
+    /// (an endpoint's host route over a static route for the same /32), and every entry's
+    /// next hop is the one the FIB returns for the prefix's address.
+    #[test]
+    fn route_list_matches_the_fib() {
+        let mut s = spec();
+        // A static /32 to a's address: replaced by a's host route.
+        s.routes.push(RouteSpec { network: 0, prefix: IpAddr::V4(ip4("10.1.0.10")), len: 32, next_hop: NextHopSpec::Blackhole });
+        let t = build_l3(8, &s).unwrap();
+        let blue = &t.vrfs[0];
+        let host: Vec<_> = blue.routes.iter().filter(|r| r.prefix == IpAddr::V4(ip4("10.1.0.10")) && r.len == 32).collect();
+        assert_eq!(host.len(), 1, "one entry per prefix: {:?}", blue.routes);
+        assert_eq!(host[0].origin, RouteOrigin::Endpoint);
+        assert!(matches!(blue.next_hops[host[0].nh as usize], NextHop::Endpoint(_)));
+        let def = blue.routes.iter().find(|r| r.len == 0 && r.prefix.is_ipv4()).expect("default route");
+        assert_eq!(def.origin, RouteOrigin::Static);
+        assert!(blue.routes.iter().any(|r| r.prefix == IpAddr::V4(ip4("10.1.0.1")) && r.origin == RouteOrigin::Local));
+        for r in blue.routes.iter() {
+            match r.prefix {
+                IpAddr::V4(p) => assert_eq!(blue.fib4.lookup(u32::from(p)), Some(r.nh), "{r:?}"),
+                IpAddr::V6(p) => assert_eq!(blue.fib6.lookup(u128::from(p)), Some(r.nh), "{r:?}"),
+            }
+        }
+        let sorted = blue.routes.windows(2).all(|w| match (w[0].prefix, w[1].prefix) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (a, w[0].len) < (b, w[1].len),
+            (IpAddr::V6(a), IpAddr::V6(b)) => (a, w[0].len) < (b, w[1].len),
+            (IpAddr::V4(_), IpAddr::V6(_)) => true,
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        });
+        assert!(sorted, "IPv4 first, then by prefix and length");
+    }
+}
