@@ -13,6 +13,7 @@ pub mod pcapgen;
 pub mod plan;
 pub mod ports;
 pub mod run;
+pub mod show;
 pub mod state;
 pub mod stats;
 pub mod trace;

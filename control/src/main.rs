@@ -90,10 +90,22 @@ enum Cmd {
         #[arg(long, default_value = api::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
-    /// Show counters of the running switch.
+    /// Show the running switch: counters since the last clear with rates, routes, flows.
     Show {
         #[arg(value_enum)]
         what: Show,
+        /// Only this network (routes, flows).
+        #[arg(long)]
+        network: Option<String>,
+        /// Most connections to list (flows; default 1000).
+        #[arg(short = 'n', long)]
+        limit: Option<usize>,
+        /// Seconds the rates are taken over (default 1; the daemon samples once a second).
+        #[arg(long)]
+        interval: Option<f64>,
+        /// Reset the show counters after printing (like pmd-stats-clear).
+        #[arg(long)]
+        clear: bool,
         #[arg(long, default_value = api::DEFAULT_SOCKET)]
         socket: PathBuf,
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
@@ -128,6 +140,13 @@ enum Cmd {
         /// Bytes kept of each frame (64..=16384).
         #[arg(long)]
         snaplen: Option<u32>,
+        #[arg(long, default_value = api::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Reset the show counters (`sluice clear stats`); metrics stay monotonic.
+    Clear {
+        #[arg(value_enum)]
+        what: ClearWhat,
         #[arg(long, default_value = api::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
@@ -176,6 +195,13 @@ enum Cmd {
     },
 }
 
+/// What `sluice clear` resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ClearWhat {
+    /// The counters of the show views.
+    Stats,
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
@@ -194,7 +220,10 @@ fn main() -> ExitCode {
         Cmd::Apply { file, dry_run, socket, output } => cli::apply(&socket, &file, dry_run, output),
         Cmd::Get { kind, name, socket, output } => cli::get(&socket, &kind, name.as_deref(), output),
         Cmd::Delete { kind, name, socket } => cli::delete(&socket, &kind, &name),
-        Cmd::Show { what, socket, output } => cli::show(&socket, what, output),
+        Cmd::Show { what, network, limit, interval, clear, socket, output } => {
+            cli::show(&socket, what, &cli::ShowOpts { network, limit, interval, clear }, output)
+        }
+        Cmd::Clear { what: ClearWhat::Stats, socket } => cli::clear(&socket),
         Cmd::Log { level, socket } => cli::set_log(&socket, &level),
         Cmd::Trace { count, port, wait, socket, output } => cli::trace(&socket, count, port.as_deref(), wait, output),
         Cmd::Capture { port, file, count, direction, snaplen, socket } => {

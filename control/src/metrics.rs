@@ -1,4 +1,7 @@
 //! Prometheus text exposition (format 0.0.4) of the counters.
+//!
+//! Always the raw, monotonic counters: `sluice clear stats` only moves the baseline of
+//! the show views (`crate::show`), never what Prometheus scrapes.
 
 use std::fmt::Write;
 
@@ -55,6 +58,20 @@ pub fn render(r: &Report) -> String {
     family("port_tx_bytes_total", "counter", "Bytes transmitted (device counter).", &mut p(|x| x.ethdev.obytes));
     family("port_rx_missed_total", "counter", "Packets the device dropped for lack of rx descriptors.", &mut p(|x| x.ethdev.imissed));
     family("port_tx_errors_total", "counter", "Device transmit errors.", &mut p(|x| x.ethdev.oerrors));
+    let rxq = |f: fn(&crate::stats::RxQueueReport) -> u64| {
+        r.ports.iter().flat_map(move |p| {
+            p.rx_queues.iter().map(move |q| (format!("{{port=\"{}\",queue=\"{}\"}}", p.name, q.queue), f(q) as f64))
+        })
+    };
+    family("port_rx_queue_packets_total", "counter", "Packets the workers received from the rx queue.", &mut rxq(|q| q.packets));
+    family("port_rx_queue_bytes_total", "counter", "Bytes the workers received from the rx queue.", &mut rxq(|q| q.bytes));
+    let txq = |f: fn(&crate::stats::TxQueueReport) -> u64| {
+        r.ports.iter().flat_map(move |p| {
+            p.tx_queues.iter().map(move |q| (format!("{{port=\"{}\",queue=\"{}\"}}", p.name, q.queue), f(q) as f64))
+        })
+    };
+    family("port_tx_queue_packets_total", "counter", "Packets the worker owning the tx queue handed to it.", &mut txq(|q| q.packets));
+    family("port_tx_queue_bytes_total", "counter", "Bytes the worker owning the tx queue handed to it.", &mut txq(|q| q.bytes));
     family("mempool_mbufs", "gauge", "Mbufs in the pool.", &mut std::iter::once((String::new(), r.mempool.capacity as f64)));
     family("uptime_seconds", "gauge", "Seconds since forwarding started.", &mut std::iter::once((String::new(), r.duration_s)));
     s

@@ -35,10 +35,6 @@ pub struct PortPlan {
     /// What to hot-plug it with (`rte_dev_probe`): the devargs, or the PCI address with
     /// its arguments.
     pub devargs: String,
-    /// The workers' per-port counters of this slot when the port took it (a reused slot
-    /// keeps counting from where its previous port left off): reports subtract them.
-    pub base_rx: u64,
-    pub base_tx: u64,
     pub rx_queues: u16,
     pub tx_queues: u16,
     pub rx_desc: u16,
@@ -118,8 +114,8 @@ impl Plan {
                 _ => unreachable!("validated: devargs or pci"),
             };
             let kept = prev.and_then(|pp| pp.ports.iter().find(|x| x.name == p.name));
-            let (idx, base_rx, base_tx) = match kept {
-                Some(k) => (k.idx, k.base_rx, k.base_tx),
+            let idx = match kept {
+                Some(k) => k.idx,
                 None => {
                     let free = taken.iter().position(|t| !t).ok_or_else(|| {
                         ConfigError::new(
@@ -128,7 +124,7 @@ impl Plan {
                         )
                     })?;
                     taken[free] = true;
-                    (free as PortIdx, 0, 0)
+                    free as PortIdx
                 }
             };
             let rx_queues = if !p.rx {
@@ -143,8 +139,6 @@ impl Plan {
                 idx,
                 device,
                 devargs,
-                base_rx,
-                base_tx,
                 rx_queues,
                 tx_queues: n_workers as u16,
                 rx_desc: p.rx_desc,

@@ -112,6 +112,8 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         set_log: opts.set_log.clone(),
         trace: Default::default(),
         captures: Default::default(),
+        views: Default::default(),
+        dumps: Default::default(),
     }));
     if let Some(sf) = &opts.state {
         // What runs is what a restart restores.
@@ -223,8 +225,16 @@ async fn control_loop(control: &Arc<Mutex<Control>>, shared: &Shared, stop: &Ato
     };
     let mut prev = sample(shared);
     let mut last = Instant::now();
+    let mut last_view_sample = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_view_sample.elapsed() >= Duration::from_secs(1) {
+            // The show views' rate history (crate::show).
+            let mut c = control.lock().await;
+            let r = c.report();
+            last_view_sample = Instant::now();
+            c.views.sample(last_view_sample, r);
+        }
         if stop.load(Ordering::Relaxed) || !shared.running.load(Ordering::Relaxed) {
             break;
         }

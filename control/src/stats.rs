@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sluice_dataplane::dpdk::EthPort;
-use sluice_dataplane::worker::{Shared, WorkerStats};
+use sluice_dataplane::dpdk::{EthPort, QUEUE_STAT_COUNTERS};
+use sluice_dataplane::worker::stats::PortCounters;
+use sluice_dataplane::worker::{Counter, Shared, WorkerStats};
 use sluice_dataplane::DropReason;
 
-use sluice_dataplane::tables::PortIdx;
 
 use crate::plan::Plan;
 
@@ -65,6 +65,17 @@ pub struct WorkerReport {
     pub idle_cycles: u64,
     /// Busy cycles per received packet.
     pub cycles_per_packet: f64,
+    /// Loop iterations.
+    #[serde(default)]
+    pub loops: u64,
+    /// Packets per second over the show interval (show views only; 0 elsewhere).
+    #[serde(default)]
+    pub rx_pps: f64,
+    #[serde(default)]
+    pub tx_pps: f64,
+    /// Share of the interval's cycles spent in loops that received packets (show views).
+    #[serde(default)]
+    pub busy_pct: f64,
 }
 
 /// The device's own counters (rte_eth_stats).
@@ -80,6 +91,36 @@ pub struct EthdevReport {
     pub rx_nombuf: u64,
 }
 
+/// One rx queue of a port: what the workers received from it, and the device's own
+/// per-queue counters (`q_ipackets`/`q_ibytes`; zero for drivers that do not keep them,
+/// and for queues past the 16 DPDK counts).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct RxQueueReport {
+    pub queue: u16,
+    /// The worker that polls it (None: not polled).
+    pub worker: Option<usize>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub ethdev_packets: u64,
+    pub ethdev_bytes: u64,
+    /// Packets per second over the show interval (show views only).
+    #[serde(default)]
+    pub rx_pps: f64,
+}
+
+/// One tx queue of a port: queue *i* is worker *i*'s.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct TxQueueReport {
+    pub queue: u16,
+    pub worker: usize,
+    pub packets: u64,
+    pub bytes: u64,
+    pub ethdev_packets: u64,
+    pub ethdev_bytes: u64,
+    #[serde(default)]
+    pub tx_pps: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct PortReport {
     pub name: String,
@@ -88,7 +129,21 @@ pub struct PortReport {
     /// Packets the workers received from / handed to the port.
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Bytes the workers received from / handed to the port.
+    #[serde(default)]
+    pub rx_bytes: u64,
+    #[serde(default)]
+    pub tx_bytes: u64,
     pub ethdev: EthdevReport,
+    #[serde(default)]
+    pub rx_queues: Vec<RxQueueReport>,
+    #[serde(default)]
+    pub tx_queues: Vec<TxQueueReport>,
+    /// Packets per second over the show interval (show views only).
+    #[serde(default)]
+    pub rx_pps: f64,
+    #[serde(default)]
+    pub tx_pps: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -109,6 +164,13 @@ pub struct Totals {
     pub tx_packets: u64,
     pub drops_total: u64,
     pub drops: Drops,
+    /// Per second over the show interval (show views only).
+    #[serde(default)]
+    pub rx_pps: f64,
+    #[serde(default)]
+    pub tx_pps: f64,
+    #[serde(default)]
+    pub drop_pps: f64,
 }
 
 /// The whole final report (`--stats-json`).
@@ -158,29 +220,63 @@ pub fn worker_report(id: usize, core: usize, w: &WorkerStats) -> WorkerReport {
         busy_cycles: busy,
         idle_cycles: w.idle_cycles.get(),
         cycles_per_packet: if rx == 0 { 0.0 } else { busy as f64 / rx as f64 },
+        loops: w.loops.get(),
+        ..Default::default()
     }
-}
-
-/// The workers' (rx, tx) counters of slot `slot`, summed (since the switch started: a
-/// reused slot includes its earlier ports' counts).
-pub fn slot_counters(shared: &Shared, slot: PortIdx) -> (u64, u64) {
-    shared.stats.iter().fold((0, 0), |(r, t), w| match w.ports.get(slot as usize) {
-        Some(p) => (r + p.rx_packets.get(), t + p.tx_packets.get()),
-        None => (r, t),
-    })
 }
 
 /// The device's and the workers' counters of port `i` (in plan order), since it was added.
 pub fn port_report(i: usize, plan: &Plan, port: &EthPort, shared: &Shared) -> PortReport {
     let s = port.stats();
     let pp = &plan.ports[i];
-    let (rx, tx) = slot_counters(shared, pp.idx);
+    let slot = pp.idx as usize;
+    let sum = |f: fn(&PortCounters) -> &Counter| -> u64 { shared.stats.iter().filter_map(|w| w.ports.get(slot)).map(|c| f(c).get()).sum() };
+    let q = |a: &[u64; QUEUE_STAT_COUNTERS], q: usize| a.get(q).copied().unwrap_or(0);
+    let rx_queues = (0..pp.rx_queues)
+        .map(|qi| {
+            let (packets, bytes) = shared
+                .stats
+                .iter()
+                .filter_map(|w| w.rx_queue(slot, qi as usize))
+                .fold((0, 0), |(p, b), c| (p + c.packets.get(), b + c.bytes.get()));
+            RxQueueReport {
+                queue: qi,
+                worker: plan.workers.iter().position(|w| w.rx.contains(&(pp.idx, qi))),
+                packets,
+                bytes,
+                ethdev_packets: q(&s.q_ipackets, qi as usize),
+                ethdev_bytes: q(&s.q_ibytes, qi as usize),
+                rx_pps: 0.0,
+            }
+        })
+        .collect();
+    let tx_queues = shared
+        .stats
+        .iter()
+        .enumerate()
+        .filter_map(|(wi, w)| w.ports.get(slot).map(|c| (wi, c)))
+        .map(|(wi, c)| TxQueueReport {
+            queue: wi as u16,
+            worker: wi,
+            packets: c.tx_packets.get(),
+            bytes: c.tx_bytes.get(),
+            ethdev_packets: q(&s.q_opackets, wi),
+            ethdev_bytes: q(&s.q_obytes, wi),
+            tx_pps: 0.0,
+        })
+        .collect();
     PortReport {
         name: pp.name.clone(),
         device: pp.device.clone(),
         driver: port.info().map(|d| d.driver).unwrap_or_default(),
-        rx_packets: rx.saturating_sub(pp.base_rx),
-        tx_packets: tx.saturating_sub(pp.base_tx),
+        rx_packets: sum(|c| &c.rx_packets),
+        tx_packets: sum(|c| &c.tx_packets),
+        rx_bytes: sum(|c| &c.rx_bytes),
+        tx_bytes: sum(|c| &c.tx_bytes),
+        rx_queues,
+        tx_queues,
+        rx_pps: 0.0,
+        tx_pps: 0.0,
         ethdev: EthdevReport {
             ipackets: s.ipackets,
             opackets: s.opackets,

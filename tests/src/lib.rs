@@ -438,6 +438,20 @@ impl Report {
         let ptx: u64 = ports.iter().map(|p| p["tx_packets"].as_u64().unwrap_or(0)).sum();
         assert_eq!(prx, self.u("/totals/rx_packets"), "per-port rx does not sum to total rx\n{}", self.context);
         assert_eq!(ptx, self.u("/totals/tx_packets"), "per-port tx does not sum to total tx\n{}", self.context);
+        // Per queue: a port's rx queues (as polled) and tx queues (one per worker) sum to
+        // the port's counts.
+        for p in ports {
+            let qsum = |list: &str, key: &str| -> Option<u64> {
+                p[list].as_array().map(|qs| qs.iter().map(|q| q[key].as_u64().unwrap_or(0)).sum())
+            };
+            let name = p["name"].as_str().unwrap_or("?");
+            if let Some(rx) = qsum("rx_queues", "packets") {
+                assert_eq!(rx, p["rx_packets"].as_u64().unwrap_or(0), "port {name}: rx queues do not sum to the port\n{}", self.context);
+            }
+            if let Some(tx) = qsum("tx_queues", "packets") {
+                assert_eq!(tx, p["tx_packets"].as_u64().unwrap_or(0), "port {name}: tx queues do not sum to the port\n{}", self.context);
+            }
+        }
     }
 }
 

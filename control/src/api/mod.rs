@@ -7,7 +7,9 @@
 //! [`Control::apply`]: validate and compile everything first, then publish the new tables
 //! (workers pick them up on their next loop) and save the state; or change nothing and
 //! answer with an error naming the field. Reads (`/v1/stats`, `/v1/config`, `/metrics`)
-//! only sum the workers' counters. The control thread never blocks a worker.
+//! only sum the workers' counters. The operator's views (`/v1/show/...`, see
+//! [`crate::show`]) add rates, a clear baseline, the effective routes and the workers'
+//! connections. The control thread never blocks a worker.
 
 pub mod client;
 
@@ -60,6 +62,10 @@ pub struct Control {
     pub trace: TraceStore,
     /// Live captures (`/v1/captures`).
     pub captures: Captures,
+    /// Clear baseline and rate samples of the show views.
+    pub views: crate::show::Views,
+    /// The last flow-dump id; held while a dump runs (one dump at a time).
+    pub dumps: Arc<Mutex<u64>>,
 }
 
 /// An API error: HTTP status plus the field and reason, as JSON.
@@ -153,9 +159,9 @@ impl Control {
                 if let (Some(m), Ok(info)) = (macs.get_mut(pp.idx as usize), p.info()) {
                     *m = MacAddr(info.mac);
                 }
-                // The slot is unused now (a removal completed before this apply began):
-                // its counters stand still; the port counts from here.
-                (pp.base_rx, pp.base_tx) = stats::slot_counters(&self.shared, pp.idx);
+                // The slot is unused now (a removal completed before this apply began, and
+                // no worker touches a slot outside its I/O map): the port counts from 0.
+                self.shared.reset_port_counters(pp.idx);
             }
             match plan.tables(&macs) {
                 Ok(t) => tables = t,
@@ -235,6 +241,10 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/v1/captures/{id}", get(get_capture).delete(delete_capture))
         .route("/v1/captures/{id}/stop", post(stop_capture))
         .route("/v1/captures/{id}/pcapng", get(capture_file))
+        .route("/v1/stats/clear", post(clear_stats))
+        .route("/v1/show/routes", get(show_routes))
+        .route("/v1/show/flows", get(show_flows))
+        .route("/v1/show/{what}", get(show_stats))
         .route("/v1/{kind}", get(list).post(create))
         .route("/v1/{kind}/{name}", get(get_one).put(replace).delete(remove))
         .route("/metrics", get(metrics))
@@ -277,6 +287,144 @@ async fn get_stats(State(ctl): State<Ctl>) -> Json<Report> {
 async fn metrics(State(ctl): State<Ctl>) -> impl IntoResponse {
     let r = ctl.lock().await.report();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&r))
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    /// Seconds the rates are taken over (default 1).
+    interval: Option<f64>,
+}
+
+/// `GET /v1/show/{stats,ports,workers,drops}`: counters since the last clear, with rates.
+async fn show_stats(State(ctl): State<Ctl>, UrlPath(what): UrlPath<String>, Query(q): Query<ShowQuery>) -> Result<Json<Value>, ApiError> {
+    let interval = match q.interval {
+        None => std::time::Duration::from_secs(1),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => std::time::Duration::from_secs_f64(s),
+        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "interval", "must be seconds in (0, 3600]")),
+    };
+    let c = ctl.lock().await;
+    let v = c.views.view(Instant::now(), &c.report(), interval);
+    let meta = json!({"cleared_s_ago": v.cleared_s_ago, "interval_s": v.interval_s});
+    let mut out = match what.as_str() {
+        "stats" => return Ok(Json(json!(v))),
+        "ports" => json!({"ports": v.report.ports}),
+        "workers" => json!({"workers": v.report.workers, "rx_queues": crate::show::rxq_rows(&v.report.ports)}),
+        "drops" => json!({
+            "totals": v.report.totals,
+            "workers": v.report.workers.iter().map(|w| json!({"id": w.id, "drops": w.drops})).collect::<Vec<_>>(),
+        }),
+        _ => return Err(ApiError::not_found(format!("show {what:?} (stats, ports, workers, drops, routes, flows)"))),
+    };
+    if let (Some(o), Some(m)) = (out.as_object_mut(), meta.as_object()) {
+        o.extend(m.clone());
+    }
+    Ok(Json(out))
+}
+
+/// `POST /v1/stats/clear`: the show views count from now. The raw counters (`/v1/stats`,
+/// `/metrics`) stay monotonic.
+async fn clear_stats(State(ctl): State<Ctl>) -> Json<Value> {
+    let mut c = ctl.lock().await;
+    let r = c.report();
+    c.views.clear(Instant::now(), r);
+    Json(json!({"cleared": true}))
+}
+
+#[derive(Deserialize)]
+struct RoutesQuery {
+    network: Option<String>,
+}
+
+/// `GET /v1/show/routes[?network=N]`: the effective FIB of each network.
+async fn show_routes(State(ctl): State<Ctl>, Query(q): Query<RoutesQuery>) -> Result<Json<Value>, ApiError> {
+    let tables = ctl.lock().await.tables.load_full();
+    crate::show::routes(&tables, q.network.as_deref())
+        .map(Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "network", format!("no network {:?}", q.network.unwrap_or_default())))
+}
+
+#[derive(Deserialize)]
+struct FlowsQuery {
+    network: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Most connections one `show flows` returns.
+const FLOWS_MAX_LIMIT: usize = 1_000_000;
+/// How long `show flows` waits for the workers' copies.
+const FLOWS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET /v1/show/flows[?network=N][&limit=L]`: every worker's connections, copied out by
+/// the workers themselves (`worker::dump`); partial (`complete: false`) if a worker did
+/// not finish within the timeout.
+async fn show_flows(State(ctl): State<Ctl>, Query(q): Query<FlowsQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > FLOWS_MAX_LIMIT {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "limit", format!("must be 1..={FLOWS_MAX_LIMIT}")));
+    }
+    let (shared, tables, dumps) = {
+        let c = ctl.lock().await;
+        (Arc::clone(&c.shared), c.tables.load_full(), Arc::clone(&c.dumps))
+    };
+    let vrf = match &q.network {
+        None => None,
+        Some(n) => Some(
+            tables
+                .l3
+                .vrfs
+                .iter()
+                .position(|v| v.name == *n)
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "network", format!("no network {n:?}")))?,
+        ),
+    };
+    // One dump at a time: the mailboxes are shared by every caller.
+    let mut last = dumps.lock().await;
+    *last += 1;
+    let id = *last;
+    for d in shared.dumps.iter() {
+        d.start(id);
+    }
+    let deadline = Instant::now() + FLOWS_TIMEOUT;
+    let mut done = vec![false; shared.dumps.len()];
+    let mut flows = Vec::new();
+    let mut truncated = false;
+    'gather: loop {
+        for (w, d) in shared.dumps.iter().enumerate() {
+            if done[w] {
+                continue;
+            }
+            // Finished first, then drain: everything of dump `id` is queued by then.
+            let finished = d.finished(id);
+            while let Some(s) = d.pop() {
+                if s.dump_id != id || vrf.is_some_and(|v| usize::from(s.key.vrf) != v) {
+                    continue;
+                }
+                if flows.len() == limit {
+                    truncated = true;
+                    break 'gather;
+                }
+                flows.push(crate::show::flow_json(&tables, w, &s));
+            }
+            done[w] = finished;
+        }
+        if done.iter().all(|d| *d) || Instant::now() >= deadline || !shared.running.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    for d in shared.dumps.iter() {
+        d.cancel();
+    }
+    drop(last);
+    let workers: Vec<Value> = done.iter().enumerate().map(|(w, d)| json!({"worker": w, "complete": d})).collect();
+    Ok(Json(json!({
+        "complete": !truncated && done.iter().all(|d| *d),
+        "truncated": truncated,
+        "epoch": tables.epoch,
+        "count": flows.len(),
+        "workers": workers,
+        "flows": flows,
+    })))
 }
 
 #[derive(Deserialize)]

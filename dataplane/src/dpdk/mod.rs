@@ -41,7 +41,9 @@ pub use eal::{lcore_id, register_thread, socket_id, tsc, tsc_hz, unregister_thre
 pub use hugemem::{prefetch, prefetch_all, HugeArray};
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
-pub use port::{DevInfo, EthPort, LinkStatus, PortId, PortSetup, PortStats, RxQueue, TxQueue};
+pub use port::{
+    DevInfo, EthPort, LinkStatus, PortId, PortSetup, PortStats, RxQueue, TxQueue, MAX_PORTS, QUEUE_STAT_COUNTERS,
+};
 
 /// A failed DPDK call: which operation, the (positive) errno, and DPDK's text for it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

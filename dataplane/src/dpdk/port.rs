@@ -88,7 +88,19 @@ pub struct PortStats {
     pub oerrors: u64,
     /// Rx mbuf allocation failures.
     pub rx_nombuf: u64,
+    /// Per-queue counters of the first [`QUEUE_STAT_COUNTERS`] queues (drivers that do
+    /// not keep them leave zeros): received frames and bytes per rx queue, sent frames
+    /// and bytes per tx queue.
+    pub q_ipackets: [u64; QUEUE_STAT_COUNTERS],
+    pub q_ibytes: [u64; QUEUE_STAT_COUNTERS],
+    pub q_opackets: [u64; QUEUE_STAT_COUNTERS],
+    pub q_obytes: [u64; QUEUE_STAT_COUNTERS],
+    /// Per rx queue: erroneous frames (driver-specific).
+    pub q_errors: [u64; QUEUE_STAT_COUNTERS],
 }
+
+/// Queues `rte_eth_stats` counts one by one (`RTE_ETHDEV_QUEUE_STAT_CNTRS`).
+pub const QUEUE_STAT_COUNTERS: usize = 16;
 
 /// Link state (from `rte_eth_link_get_nowait`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,7 +111,8 @@ pub struct LinkStatus {
     pub speed_mbps: u32,
 }
 
-const MAX_PORTS: usize = SLUICE_MAX_ETHPORTS as usize;
+/// Most ethdev ports a process can have (`RTE_MAX_ETHPORTS`).
+pub const MAX_PORTS: usize = SLUICE_MAX_ETHPORTS as usize;
 // Port slots and per-port counters are sized without DPDK (`tables::MAX_PORTS`).
 const _: () = assert!(MAX_PORTS == crate::tables::MAX_PORTS);
 
@@ -408,6 +421,11 @@ impl EthPort {
             ierrors: st.ierrors,
             oerrors: st.oerrors,
             rx_nombuf: st.rx_nombuf,
+            q_ipackets: st.q_ipackets,
+            q_ibytes: st.q_ibytes,
+            q_opackets: st.q_opackets,
+            q_obytes: st.q_obytes,
+            q_errors: st.q_errors,
         }
     }
 

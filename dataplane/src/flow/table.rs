@@ -414,6 +414,28 @@ impl<A: Copy + Default> FlowTable<A> {
         self.slab.iter().enumerate().filter(|(_, e)| e.live).map(|(i, e)| (i as FlowId, e))
     }
 
+    /// Calls `f` on each live entry at slab positions `from..`, visiting at most `budget`
+    /// positions (live or not), and returns the position to resume from: the table's
+    /// capacity once the whole slab was visited. `f` returning false stops the scan at
+    /// that entry, which the next call (from the returned position) visits again.
+    ///
+    /// For reading a worker's table a little per loop (`show flows`): positions are
+    /// stable, so resuming never visits a position twice in one pass; an entry inserted
+    /// behind the cursor meanwhile is missed and one inserted ahead of it is seen.
+    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(FlowId, &FlowEntry<A>) -> bool) -> u32 {
+        let end = (from as usize).saturating_add(budget as usize).min(self.slab.len());
+        let mut i = from as usize;
+        while i < end {
+            if let Some(e) = self.slab.get(i) {
+                if e.live && !f(i as FlowId, e) {
+                    break;
+                }
+            }
+            i += 1;
+        }
+        i as u32
+    }
+
     /// Removes everything (keeps the allocation); counted in `stats.removed`.
     pub fn clear(&mut self) {
         let cap = self.slab.len() as u32;

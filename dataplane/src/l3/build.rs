@@ -9,8 +9,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    link_local_from_mac, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink,
-    Vrf, VrfIdx,
+    link_local_from_mac, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole,
+    RouteEntry, RouteOrigin, Uplink, Vrf, VrfIdx,
 };
 use crate::route::{Fib4, Fib6, NextHopId, Route4, Route6};
 use crate::tables::PortIdx;
@@ -151,39 +151,48 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
         let mut nhs = NextHops::default();
         let mut r4: Vec<Route4> = Vec::new();
         let mut r6: Vec<Route6> = Vec::new();
-        let add = |prefix: IpAddr, len: u8, nh: NextHopId, r4: &mut Vec<Route4>, r6: &mut Vec<Route6>| match prefix {
-            IpAddr::V4(p) => r4.push(Route4 { prefix: p, len, nh }),
-            IpAddr::V6(p) => r6.push(Route6 { prefix: p, len, nh }),
+        // Where each route came from, in insertion order (r4's then r6's).
+        let (mut o4, mut o6): (Vec<RouteOrigin>, Vec<RouteOrigin>) = (Vec::new(), Vec::new());
+        let mut add = |prefix: IpAddr, len: u8, nh: NextHopId, origin: RouteOrigin| match prefix {
+            IpAddr::V4(p) => {
+                r4.push(Route4 { prefix: p, len, nh });
+                o4.push(origin);
+            }
+            IpAddr::V6(p) => {
+                r6.push(Route6 { prefix: p, len, nh });
+                o6.push(origin);
+            }
         };
         for r in spec.routes.iter().filter(|r| r.network == ni) {
             let nh = resolve(&r.next_hop, &mut nhs, spec)?;
-            add(r.prefix, r.len, nh, &mut r4, &mut r6);
+            add(r.prefix, r.len, nh, RouteOrigin::Static);
         }
         for (ei, e) in spec.endpoints.iter().enumerate().filter(|(_, e)| e.network == ni) {
             let nh = nhs.id(NextHop::Endpoint(ei as EndpointIdx));
             for a in &e.ipv4 {
-                add(IpAddr::V4(*a), 32, nh, &mut r4, &mut r6);
+                add(IpAddr::V4(*a), 32, nh, RouteOrigin::Endpoint);
             }
             for a in &e.ipv6 {
-                add(IpAddr::V6(*a), 128, nh, &mut r4, &mut r6);
+                add(IpAddr::V6(*a), 128, nh, RouteOrigin::Endpoint);
             }
         }
         let local = nhs.id(NextHop::Local);
         let ll = link_local_from_mac(net.gateway_mac);
         for a in net.gateway_v4.iter() {
-            add(IpAddr::V4(*a), 32, local, &mut r4, &mut r6);
+            add(IpAddr::V4(*a), 32, local, RouteOrigin::Local);
         }
         for a in net.gateway_v6.iter().chain(std::iter::once(&ll)) {
-            add(IpAddr::V6(*a), 128, local, &mut r4, &mut r6);
+            add(IpAddr::V6(*a), 128, local, RouteOrigin::Local);
         }
         for u in spec.uplinks.iter().filter(|u| u.network == ni) {
             if let Some(a) = u.ipv4 {
-                add(IpAddr::V4(a), 32, local, &mut r4, &mut r6);
+                add(IpAddr::V4(a), 32, local, RouteOrigin::Local);
             }
             if let Some(a) = u.ipv6 {
-                add(IpAddr::V6(a), 128, local, &mut r4, &mut r6);
+                add(IpAddr::V6(a), 128, local, RouteOrigin::Local);
             }
         }
+        let routes = effective_routes(&r4, &o4, &r6, &o6);
         let fib4 = Fib4::build(&r4).map_err(|e| format!("network {}: {e}", net.name))?;
         let fib6 = Fib6::build(&r6).map_err(|e| format!("network {}: {e}", net.name))?;
         vrfs.push(Vrf {
@@ -193,6 +202,7 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             fib4,
             fib6,
             next_hops: nhs.0.into(),
+            routes,
             gateway_mac: net.gateway_mac,
             gateway_v4: net.gateway_v4,
             gateway_v6: net.gateway_v6,
@@ -214,6 +224,20 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
         });
     }
     Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default(), stateful: false })
+}
+
+/// The routes the FIBs hold: for each (prefix, length) the last one inserted (the FIB
+/// build's rule), sorted by family, prefix and length.
+fn effective_routes(r4: &[Route4], o4: &[RouteOrigin], r6: &[Route6], o6: &[RouteOrigin]) -> Box<[RouteEntry]> {
+    let mut v4: std::collections::BTreeMap<(u32, u8), RouteEntry> = Default::default();
+    for (r, o) in r4.iter().zip(o4) {
+        v4.insert((u32::from(r.prefix), r.len), RouteEntry { prefix: IpAddr::V4(r.prefix), len: r.len, nh: r.nh, origin: *o });
+    }
+    let mut v6: std::collections::BTreeMap<(u128, u8), RouteEntry> = Default::default();
+    for (r, o) in r6.iter().zip(o6) {
+        v6.insert((u128::from(r.prefix), r.len), RouteEntry { prefix: IpAddr::V6(r.prefix), len: r.len, nh: r.nh, origin: *o });
+    }
+    v4.into_values().chain(v6.into_values()).collect()
 }
 
 fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHopId, String> {
@@ -252,4 +276,42 @@ fn resolve(nh: &NextHopSpec, nhs: &mut NextHops, spec: &L3Spec) -> Result<NextHo
 
 fn in_prefix4(a: Ipv4Addr, p: Ipv4Addr, len: u8) -> bool {
     len == 0 || (u32::from(a) ^ u32::from(p)) >> (32 - len.min(32) as u32) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ip4, spec};
+    use super::*;
+
+    /// `Vrf::routes` is what the FIB holds: one entry per prefix, the last inserted wins
+    /// (an endpoint's host route over a static route for the same /32), and every entry's
+    /// next hop is the one the FIB returns for the prefix's address.
+    #[test]
+    fn route_list_matches_the_fib() {
+        let mut s = spec();
+        // A static /32 to a's address: replaced by a's host route.
+        s.routes.push(RouteSpec { network: 0, prefix: IpAddr::V4(ip4("10.1.0.10")), len: 32, next_hop: NextHopSpec::Blackhole });
+        let t = build_l3(8, &s).unwrap();
+        let blue = &t.vrfs[0];
+        let host: Vec<_> = blue.routes.iter().filter(|r| r.prefix == IpAddr::V4(ip4("10.1.0.10")) && r.len == 32).collect();
+        assert_eq!(host.len(), 1, "one entry per prefix: {:?}", blue.routes);
+        assert_eq!(host[0].origin, RouteOrigin::Endpoint);
+        assert!(matches!(blue.next_hops[host[0].nh as usize], NextHop::Endpoint(_)));
+        let def = blue.routes.iter().find(|r| r.len == 0 && r.prefix.is_ipv4()).expect("default route");
+        assert_eq!(def.origin, RouteOrigin::Static);
+        assert!(blue.routes.iter().any(|r| r.prefix == IpAddr::V4(ip4("10.1.0.1")) && r.origin == RouteOrigin::Local));
+        for r in blue.routes.iter() {
+            match r.prefix {
+                IpAddr::V4(p) => assert_eq!(blue.fib4.lookup(u32::from(p)), Some(r.nh), "{r:?}"),
+                IpAddr::V6(p) => assert_eq!(blue.fib6.lookup(u128::from(p)), Some(r.nh), "{r:?}"),
+            }
+        }
+        let sorted = blue.routes.windows(2).all(|w| match (w[0].prefix, w[1].prefix) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (a, w[0].len) < (b, w[1].len),
+            (IpAddr::V6(a), IpAddr::V6(b)) => (a, w[0].len) < (b, w[1].len),
+            (IpAddr::V4(_), IpAddr::V6(_)) => true,
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        });
+        assert!(sorted, "IPv4 first, then by prefix and length");
+    }
 }

@@ -16,7 +16,7 @@ pub mod forward;
 #[cfg(test)]
 pub(crate) mod fixture;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::route::{Fib4, Fib6, NextHopId};
 use crate::tables::PortIdx;
@@ -45,6 +45,29 @@ pub enum NextHop {
     Local,
     /// Drop without an ICMP error.
     Blackhole,
+}
+
+/// Where a route of a VRF comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteOrigin {
+    /// Configured by the operator (a `route`).
+    Static,
+    /// A host route to an endpoint's address.
+    Endpoint,
+    /// An address of sluice itself (gateway, uplink).
+    Local,
+}
+
+/// One route as the VRF's FIB holds it: the list the FIB was built from, without the
+/// routes a later one with the same prefix replaced. Read by `show routes`; the workers
+/// only use the FIB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub prefix: IpAddr,
+    pub len: u8,
+    /// Index in [`Vrf::next_hops`].
+    pub nh: NextHopId,
+    pub origin: RouteOrigin,
 }
 
 /// Whether sluice routes every packet of a network (Calico/Contrail) or bridges within it.
@@ -96,6 +119,8 @@ pub struct Vrf {
     pub fib6: Fib6,
     /// Indexed by the FIB's `NextHopId`.
     pub next_hops: Box<[NextHop]>,
+    /// The routes in both FIBs, IPv4 first, each family sorted by prefix then length.
+    pub routes: Box<[RouteEntry]>,
     /// The MAC sluice uses as this network's gateway.
     pub gateway_mac: MacAddr,
     pub gateway_v4: Option<Ipv4Addr>,

@@ -13,6 +13,7 @@
 //! every burst), so control knows that no worker still touches a port that the
 //! snapshot dropped and may stop, close and detach it (quiescent-state reclamation).
 
+pub mod dump;
 pub mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,11 +27,13 @@ use crate::capture::{CaptureControl, CaptureDir};
 use crate::dpdk::{self, Burst, Mbuf, Mempool, PortId, RxQueue, TxQueue};
 use crate::flow::FlowConfig;
 use crate::l2::LearnEvent;
+use crate::l3::conn::FlowAction;
 use crate::pipeline::{Egress, Pipeline};
-use crate::tables::{PortIdx, TablesHandle, WorkerIo, MAX_PORTS};
+use crate::tables::{PortIdx, TablesHandle, WorkerIo};
 use crate::trace::TraceControl;
 use crate::DropReason;
-pub use stats::{Counter, WorkerStats};
+pub use dump::{DumpCursor, FlowDump, FlowSummary, DUMP_BUDGET, DUMP_QUEUE};
+pub use stats::{Counter, QueueCounters, WorkerStats, MAX_PORTS, MAX_RX_QUEUES};
 
 /// Packets per rx burst.
 pub const RX_BURST: usize = 32;
@@ -72,6 +75,8 @@ pub struct Shared {
     pub trace: Arc<TraceControl>,
     /// The live capture switch and its frame queues (`sluice capture`).
     pub capture: CaptureControl,
+    /// One flow-dump mailbox per worker (`show flows`, see [`dump`]).
+    pub dumps: Box<[FlowDump<FlowAction>]>,
 }
 
 impl Shared {
@@ -88,6 +93,7 @@ impl Shared {
             seen: (0..n_workers).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
             trace: Arc::new(TraceControl::new()),
             capture: CaptureControl::new(),
+            dumps: (0..n_workers).map(|_| FlowDump::new(DUMP_QUEUE)).collect(),
         }
     }
 
@@ -105,6 +111,15 @@ impl Shared {
                 return false;
             }
             std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Zeroes every worker's counters of port slot `slot`. Only for a slot outside every
+    /// worker's I/O map (a removal completed, the new port not yet published): no worker
+    /// writes its counters then.
+    pub fn reset_port_counters(&self, slot: PortIdx) {
+        for w in self.stats.iter() {
+            w.reset_port(slot as usize);
         }
     }
 
@@ -141,13 +156,18 @@ impl TxSide<'_> {
             self.stats.drops[DropReason::PortDown as usize].add(n as u64);
             return;
         };
+        let bytes = burst_bytes(buf.as_slice());
         capture(self.capture, port as PortIdx, CaptureDir::Tx, buf.as_slice());
         let sent = TxQueue { port: PortId(dev), queue: self.queue }.tx_burst(buf);
+        let unsent = buf.len();
         if sent > 0 {
             self.stats.tx_packets.add(sent as u64);
-            self.stats.ports[port].tx_packets.add(sent as u64);
+            if let Some(pc) = self.stats.ports.get(port) {
+                pc.tx_packets.add(sent as u64);
+                let unsent_bytes = if unsent > 0 { burst_bytes(buf.as_slice()) } else { 0 };
+                pc.tx_bytes.add(bytes.saturating_sub(unsent_bytes));
+            }
         }
-        let unsent = buf.len();
         if unsent > 0 {
             self.stats.drops[DropReason::TxFull as usize].add(unsent as u64);
             buf.clear();
@@ -197,6 +217,12 @@ impl Egress<Mbuf> for TxSide<'_> {
     }
 }
 
+/// Bytes in a burst (frame lengths).
+#[inline]
+fn burst_bytes(pkts: &[Mbuf]) -> u64 {
+    pkts.iter().map(|m| u64::from(m.pkt_len())).sum()
+}
+
 /// Runs a worker until `shared.running` turns false. Call on the worker's own thread.
 pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     if let Some(core) = spec.core {
@@ -229,6 +255,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let mut loop_start = start_tsc;
     // A snapshot without an entry for this worker gives it nothing to poll.
     let no_io = WorkerIo::default();
+    let mut dump = DumpCursor::default();
 
     while shared.running.load(Ordering::Relaxed) {
         // One load per loop; a new snapshot re-seeds per-worker state.
@@ -254,7 +281,15 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             }
             got += n;
             stats.rx_packets.add(n as u64);
-            stats.ports[port as usize].rx_packets.add(n as u64);
+            let bytes = burst_bytes(rx_burst.as_slice());
+            if let Some(pc) = stats.ports.get(port as usize) {
+                pc.rx_packets.add(n as u64);
+                pc.rx_bytes.add(bytes);
+            }
+            if let Some(qc) = stats.rx_queue(port as usize, rxq.queue as usize) {
+                qc.packets.add(n as u64);
+                qc.bytes.add(bytes);
+            }
             capture(&shared.capture, port, CaptureDir::Rx, rx_burst.as_slice());
             pipeline.rx_queue = rxq.queue;
             let mut tx = TxSide { bufs: &mut tx_bufs, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
@@ -277,6 +312,9 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
         }
 
         let expired = pipeline.expire(now_ms, EXPIRE_BUDGET);
+        if let Some(d) = shared.dumps.get(spec.id) {
+            dump.step(d, &pipeline.l3.flows, DUMP_BUDGET, now_ms);
+        }
         if now_ms >= next_aging_ms || expired > 0 {
             let f = pipeline.l3.flows.stats();
             stats.flows_expired.add(f.expired - flow_stats_seen.expired);

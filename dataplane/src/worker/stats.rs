@@ -25,17 +25,39 @@ impl Counter {
     pub fn set(&self, v: u64) {
         self.0.store(v, Relaxed);
     }
+    /// Back to 0. Only while no worker writes it (e.g. a port slot outside every
+    /// worker's I/O map, see `Shared::reset_port_counters`).
+    pub fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
     #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
 }
 
-/// Per-port counters of one worker.
+/// Per-port counters of one worker. `tx_*` are the counts of this worker's own tx queue
+/// on the port (queue number = worker id).
 #[derive(Debug, Default)]
 pub struct PortCounters {
     pub rx_packets: Counter,
     pub tx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_bytes: Counter,
+}
+
+/// Most ports per-queue counters are kept for (DPDK's `RTE_MAX_ETHPORTS`): port indices
+/// at or above it are counted per port only.
+pub use crate::tables::MAX_PORTS;
+/// Most rx queues per port counted per queue (queues at or above it are counted per
+/// port only).
+pub const MAX_RX_QUEUES: usize = 32;
+
+/// Counters of one rx queue, as polled by one worker.
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    pub packets: Counter,
+    pub bytes: Counter,
 }
 
 /// Everything one worker counts.
@@ -46,6 +68,9 @@ pub struct WorkerStats {
     pub drops: [Counter; DropReason::COUNT],
     /// Indexed by `PortIdx`.
     pub ports: Box<[PortCounters]>,
+    /// Per (port, rx queue) counts of what this worker received: `MAX_PORTS` ×
+    /// `MAX_RX_QUEUES`, fixed, so ports and queues may come and go (see [`Self::rx_queue`]).
+    pub rx_queues: Box<[QueueCounters]>,
     pub mac_learned: Counter,
     pub mac_moved: Counter,
     pub mac_aged: Counter,
@@ -86,6 +111,7 @@ impl WorkerStats {
             tx_packets: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
             ports: (0..n_ports).map(|_| PortCounters::default()).collect(),
+            rx_queues: (0..MAX_PORTS * MAX_RX_QUEUES).map(|_| QueueCounters::default()).collect(),
             mac_learned: Counter::default(),
             mac_moved: Counter::default(),
             mac_aged: Counter::default(),
@@ -118,8 +144,48 @@ impl WorkerStats {
         self.drops[reason as usize].add(1);
     }
 
+    /// Zeroes port slot `port`'s counters and its rx queues' (see [`Counter::reset`]).
+    pub fn reset_port(&self, port: usize) {
+        if let Some(p) = self.ports.get(port) {
+            for c in [&p.rx_packets, &p.tx_packets, &p.rx_bytes, &p.tx_bytes] {
+                c.reset();
+            }
+        }
+        for q in 0..MAX_RX_QUEUES {
+            if let Some(c) = self.rx_queue(port, q) {
+                c.packets.reset();
+                c.bytes.reset();
+            }
+        }
+    }
+
+    /// The counters of rx queue `queue` of port `port` (None past the fixed maxima).
+    #[inline]
+    pub fn rx_queue(&self, port: usize, queue: usize) -> Option<&QueueCounters> {
+        if port >= MAX_PORTS || queue >= MAX_RX_QUEUES {
+            return None;
+        }
+        self.rx_queues.get(port * MAX_RX_QUEUES + queue)
+    }
+
     /// Total drops over every reason.
     pub fn drops_total(&self) -> u64 {
         self.drops.iter().map(Counter::get).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_counters_cover_every_dpdk_port_and_no_more() {
+        assert_eq!(MAX_PORTS, crate::dpdk::MAX_PORTS, "sized for RTE_MAX_ETHPORTS");
+        let w = WorkerStats::new(2);
+        assert!(w.rx_queue(MAX_PORTS - 1, MAX_RX_QUEUES - 1).is_some());
+        assert!(w.rx_queue(MAX_PORTS, 0).is_none() && w.rx_queue(0, MAX_RX_QUEUES).is_none());
+        w.rx_queue(3, 1).unwrap().packets.add(5);
+        assert_eq!(w.rx_queue(3, 1).unwrap().packets.get(), 5);
+        assert_eq!(w.rx_queue(1, 3).unwrap().packets.get(), 0, "(port, queue) slots are distinct");
     }
 }
