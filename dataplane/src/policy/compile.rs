@@ -432,11 +432,17 @@ fn block_map<K: Key>(blocks: &[(&IpBlock, u32)], v6: bool, sets: &mut PortSets, 
         }
         let after = on(s.inside[b]);
         if before != after {
-            let c = s.active.entry(blocks[b].1).or_insert(0);
+            let set = blocks[b].1;
+            let c = s.active.entry(set).or_insert(0);
             *c += if after { 1 } else { -1 };
+            // Only live sets stay in the map: the value of every sweep step walks it, so
+            // dead entries would make 10k disjoint blocks cost 10k x 20k steps.
+            if *c <= 0 {
+                s.active.remove(&set);
+            }
         }
     };
-    sweep(&regions, &mut state, apply, |s| sets.union(s.active.iter().filter(|e| *e.1 > 0).map(|e| *e.0).collect()))
+    sweep(&regions, &mut state, apply, |s| sets.union(s.active.keys().copied().collect()))
 }
 
 /// Interns rows of `words` u64s; row 0 is all zeros (the fallback that matches nothing).
