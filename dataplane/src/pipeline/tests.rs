@@ -289,3 +289,82 @@ mod bridged {
 fn small_flows() -> crate::flow::FlowConfig {
     crate::flow::FlowConfig { capacity: 1024, ..crate::flow::FlowConfig::default() }
 }
+
+/// Outputs and drops in the order they happened.
+#[derive(Default)]
+struct Ordered(Vec<Result<(PortIdx, Vec<u8>), DropReason>>);
+
+impl Egress<HeapBuf> for Ordered {
+    fn copy(&mut self, pkt: &HeapBuf) -> Option<HeapBuf> {
+        Some(pkt.clone())
+    }
+    fn send(&mut self, port: PortIdx, pkt: HeapBuf) {
+        self.0.push(Ok((port, pkt.data().to_vec())));
+    }
+    fn discard(&mut self, _pkt: HeapBuf, reason: DropReason) {
+        self.0.push(Err(reason));
+    }
+    fn count_drop(&mut self, reason: DropReason) {
+        self.0.push(Err(reason));
+    }
+}
+
+/// Past `PREFETCH_MIN_FLOWS` connections the routing path prefetches and processes a
+/// burst in a software pipeline: every packet must come out exactly once, in order, with
+/// the same result as packet-at-a-time processing (bursts of 1 never pipeline anything
+/// ahead), including runts, non-IP frames and bursts longer than one prefetch window.
+#[test]
+fn prefetching_bursts_process_every_packet_once_in_order() {
+    use crate::l3::fixture::*;
+    let mut l3 = tables();
+    l3.stateful = true;
+    let t = Tables {
+        epoch: 1,
+        ports: (0..8).map(|i| PortEntry { name: format!("p{i}"), max_frame_len: 1514 }).collect(),
+        l2: build_l2(8, &[]).unwrap(),
+        l3,
+        l2_epoch: 1,
+        io: Default::default(),
+    };
+    let flows = crate::flow::FlowConfig { capacity: 4 * PREFETCH_MIN_FLOWS as u32, ..Default::default() };
+    let (a, b) = (ip4("10.1.0.10"), ip4("10.1.0.11"));
+    let n = PREFETCH_MIN_FLOWS + 500;
+    let frame = |i: usize| ipv4_frame(GW_BLUE, MAC_A, None, a, b, 17, 64, &udp4(a, b, 1024 + i as u16, 53, &(i as u32).to_be_bytes()));
+    let mut mixed: Vec<Vec<u8>> = (0..n).map(frame).collect();
+    // Odd ones among them: a runt, an ARP-less unknown ethertype, a new flow.
+    mixed.insert(40, vec![0u8; 10]);
+    let mut odd = frame(0);
+    odd[12..14].copy_from_slice(&[0x88, 0xb5]);
+    mixed.insert(77, odd);
+    mixed.insert(100, ipv4_frame(GW_BLUE, MAC_A, None, a, b, 17, 64, &udp4(a, b, 9, 9, b"new")));
+
+    let mut burst = Pipeline::new(&t, &flows);
+    let mut single = Pipeline::new(&t, &flows);
+    for (i, p) in [&mut burst, &mut single].into_iter().enumerate() {
+        // Create the connections (the table grows past the threshold on the way).
+        let mut out = Ordered::default();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(32) {
+            p.process(&t, 0, chunk.iter().map(|&j| HeapBuf::new(&frame(j))), 0, &mut out, &mut |_| {});
+        }
+        assert_eq!(out.0.len(), n, "pipeline {i}");
+        assert!(p.l3.flows.len() >= PREFETCH_MIN_FLOWS);
+    }
+    let (mut got, mut want) = (Ordered::default(), Ordered::default());
+    // Bursts of 37 (a full 32-packet window plus a short one), then of 32, 5 and 1.
+    let mut rest = &mixed[..];
+    for size in [37, 32, 5, 1].into_iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (now, later) = rest.split_at(size.min(rest.len()));
+        burst.process(&t, 0, now.iter().map(|f| HeapBuf::new(f)), 1, &mut got, &mut |_| {});
+        rest = later;
+    }
+    for f in &mixed {
+        single.process(&t, 0, [HeapBuf::new(f)], 1, &mut want, &mut |_| {});
+    }
+    assert_eq!(got.0.len(), mixed.len(), "one result per packet");
+    assert_eq!(got.0, want.0, "same results, same order");
+    assert_eq!(got.0.iter().filter(|r| r.is_ok()).count(), n + 1);
+    assert_eq!(burst.l3.flows.len(), n + 1);
+}
