@@ -219,16 +219,20 @@ impl TraceControl {
     /// port: `None`). Forgets records of earlier armings. Returns the new generation.
     pub fn arm(&self, count: u32, port: Option<PortIdx>) -> u16 {
         let generation = self.generation().wrapping_add(1);
-        self.state.store(pack(generation, port, count.min(TRACE_MAX)), Ordering::Release);
+        // Drop the old records first: once the new state is stored, workers may push
+        // records of the new arming, which must not be thrown away.
         while self.records.pop().is_some() {}
+        self.state.store(pack(generation, port, count.min(TRACE_MAX)), Ordering::Release);
         generation
     }
 
     /// Stops tracing and forgets queued records. Returns the new generation.
     pub fn clear(&self) -> u16 {
         let generation = self.generation().wrapping_add(1);
-        self.state.store(pack(generation, None, 0), Ordering::Release);
+        // Drop the old records first: once the new state is stored, workers may push
+        // records of the new arming, which must not be thrown away.
         while self.records.pop().is_some() {}
+        self.state.store(pack(generation, None, 0), Ordering::Release);
         generation
     }
 

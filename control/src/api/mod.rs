@@ -448,9 +448,11 @@ async fn put_log(State(ctl): State<Ctl>, Json(l): Json<LogLevel>) -> Result<Stat
 }
 
 impl Control {
-    /// The index of the port named `name`; an error naming `field` otherwise.
-    fn port_index(&self, name: &str, field: &str) -> Result<u16, ApiError> {
-        self.plan.ports.iter().position(|p| p.name == name).map(|i| i as u16).ok_or_else(|| {
+    /// The slot (`PortIdx`, what the workers see) and device of the port named `name`; an
+    /// error naming `field` otherwise. Not its position in the config: with ports added
+    /// and removed at runtime the two differ.
+    fn port_slot(&self, name: &str, field: &str) -> Result<(u16, String), ApiError> {
+        self.plan.ports.iter().find(|p| p.name == name).map(|p| (p.idx, p.device.clone())).ok_or_else(|| {
             let known: Vec<&str> = self.plan.ports.iter().map(|p| p.name.as_str()).collect();
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, field, format!("no port {name:?} (ports: {})", known.join(", ")))
         })
@@ -476,7 +478,7 @@ async fn post_trace(State(ctl): State<Ctl>, headers: HeaderMap, body: Bytes) -> 
     let mut guard = ctl.lock().await;
     let c = &mut *guard;
     let port = match req.port {
-        Some(name) => Some((c.port_index(&name, "port")?, name)),
+        Some(name) => Some((c.port_slot(&name, "port")?.0, name)),
         None => None,
     };
     c.trace.arm(&c.shared.trace, req.count, port);
@@ -513,11 +515,10 @@ async fn post_capture(State(ctl): State<Ctl>, headers: HeaderMap, body: Bytes) -
     }
     let mut guard = ctl.lock().await;
     let c = &mut *guard;
-    let port = c.port_index(&req.port, "port")?;
+    let (port, device) = c.port_slot(&req.port, "port")?;
     if let Some(id) = c.captures.running() {
         return Err(ApiError::new(StatusCode::CONFLICT, "", format!("capture {id} is running (one at a time; stop it first)")));
     }
-    let device = c.plan.ports.get(port as usize).map(|p| p.device.clone()).unwrap_or_default();
     c.captures
         .start(&c.shared, port, &device, req)
         .map(|s| (StatusCode::CREATED, Json(s)))

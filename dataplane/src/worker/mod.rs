@@ -132,6 +132,9 @@ impl Shared {
 /// The worker's tx side: a buffer per output port.
 struct TxSide<'a> {
     bufs: &'a mut [Burst<TX_BUFFER>],
+    /// Bit p: buffer p may hold packets (so a flush looks at the ports used, not all
+    /// `MAX_PORTS` buffers).
+    pending: u32,
     /// DPDK port id by `PortIdx`, from the I/O map.
     queues: &'a [Option<u16>],
     /// This worker's tx queue index on every port.
@@ -175,7 +178,9 @@ impl TxSide<'_> {
     }
 
     fn flush_all(&mut self) {
-        for p in 0..self.bufs.len() {
+        while self.pending != 0 {
+            let p = self.pending.trailing_zeros() as usize;
+            self.pending &= self.pending - 1;
             self.flush(p);
         }
     }
@@ -197,6 +202,7 @@ impl Egress<Mbuf> for TxSide<'_> {
         if buf.is_full() {
             self.flush(p);
         }
+        self.pending |= 1u32.checked_shl(port as u32).unwrap_or(0);
         if let Some(buf) = self.bufs.get_mut(p) {
             if let Err(m) = buf.push(pkt) {
                 drop(m);
@@ -241,6 +247,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     pipeline.attach_trace(Arc::clone(&shared.trace), spec.id as u16);
     let mut flow_stats_seen = pipeline.l3.flows.stats();
     // One buffer per possible port slot: ports come and go with the I/O map.
+    const { assert!(MAX_PORTS <= 32, "TxSide::pending has a bit per port") };
     let mut tx_bufs: Vec<Burst<TX_BUFFER>> = (0..MAX_PORTS).map(|_| Burst::new()).collect();
     let mut rx_burst: Burst<RX_BURST> = Burst::new();
     // Time in ms from the TSC the loop reads anyway (no clock call per loop).
@@ -292,7 +299,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
             }
             capture(&shared.capture, port, CaptureDir::Rx, rx_burst.as_slice());
             pipeline.rx_queue = rxq.queue;
-            let mut tx = TxSide { bufs: &mut tx_bufs, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
+            let mut tx = TxSide { bufs: &mut tx_bufs, pending: 0, queues: &io.tx, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
             let pkts = rx_burst.drain().filter_map(|m| {
                 if m.is_contiguous() {
                     Some(m)
@@ -365,7 +372,7 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
 
     // Drain: send what is buffered, then free everything this worker still holds.
     let io = tables.io.workers.get(spec.id).map_or(&[][..], |w| &w.tx[..]);
-    let mut tx = TxSide { bufs: &mut tx_bufs, queues: io, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
+    let mut tx = TxSide { bufs: &mut tx_bufs, pending: u32::MAX, queues: io, queue: tx_queue, pool: &shared.pool, stats, capture: &shared.capture };
     tx.flush_all();
     rx_burst.clear();
     drop(tx_bufs);
