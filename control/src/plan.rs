@@ -73,6 +73,9 @@ pub struct Plan {
     pub flows: FlowConfig,
     /// `flows.track: always`: track connections even without any policy.
     track_always: bool,
+    /// Slots of removed ports whose removal no worker-acknowledgement confirmed (bit per
+    /// slot): never reused, since a stale worker might still count on them.
+    pub quarantined: u32,
 }
 
 impl Plan {
@@ -106,6 +109,10 @@ impl Plan {
             if let Some(t) = taken.get_mut(p.idx as usize) {
                 *t = true;
             }
+        }
+        let quarantined = prev.map_or(0, |p| p.quarantined);
+        for (slot, t) in taken.iter_mut().enumerate() {
+            *t |= quarantined & (1 << slot) != 0;
         }
         for (i, p) in cfg.ports.iter().enumerate() {
             let (device, devargs) = match (&p.devargs, &p.pci) {
@@ -222,6 +229,7 @@ impl Plan {
             policy: cfg.policy_spec()?,
             flows: cfg.flows.flow_config(),
             track_always: cfg.flows.track == "always",
+            quarantined,
         };
         // Built now so every L3 and policy error shows before DPDK starts.
         let tables = plan.tables(device_macs)?;

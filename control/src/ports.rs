@@ -24,7 +24,9 @@ pub fn open(i: usize, cfg: &PortConfig, pp: &PortPlan, pool: &Mempool, hotplug: 
         EthPort::by_name(&pp.device).map_err(|e| at(format!("device {} not found: {e}", pp.device)))?
     };
     let fail = |port: EthPort, err: ConfigError| {
-        if hotplug {
+        // Only a device this call attached is removed again; one that was already there
+        // (given to EAL at start) is left on its bus (dropping the handle closes it).
+        if hotplug && port.hotplugged() {
             detach(port);
         }
         err

@@ -96,8 +96,11 @@ impl CaptureControl {
     pub fn new() -> Self {
         CaptureControl {
             state: AtomicU64::new(0),
-            free: ArrayQueue::new(CAPTURE_SLOTS),
-            full: ArrayQueue::new(CAPTURE_SLOTS),
+            // Twice the buffers a capture makes: a worker may still hold a buffer of the
+            // previous capture when the next one starts, and a push must never fail on
+            // the worker (the buffer would be freed there).
+            free: ArrayQueue::new(2 * CAPTURE_SLOTS),
+            full: ArrayQueue::new(2 * CAPTURE_SLOTS),
             drops: AtomicU64::new(0),
             copied: AtomicU64::new(0),
             last_generation: AtomicU64::new(0),
@@ -160,7 +163,7 @@ impl CaptureControl {
             b.tsc = tsc;
             b.orig_len = f.len() as u32;
             b.len = n as u32;
-            // Never full: it has as many slots as there are buffers.
+            // Never full: it has room for twice the buffers there are.
             if let Err(b) = self.full.push(b) {
                 let _ = self.free.push(b);
                 dropped += 1;
@@ -183,8 +186,10 @@ impl CaptureControl {
 
     /// Returns a buffer to the free list (control side).
     pub fn give_back(&self, b: Box<CapturedFrame>) {
-        // While stopped the buffer is not needed any more: dropped here, on control.
-        if self.active() {
+        // While stopped the buffer is not needed any more, nor one of an earlier capture
+        // (its snaplen may differ): dropped here, on control.
+        let s = self.state.load(Ordering::Acquire);
+        if s != 0 && (s >> GEN_SHIFT) as u16 == b.generation {
             let _ = self.free.push(b);
         }
     }

@@ -116,7 +116,7 @@ impl Control {
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.path, e.msg))?;
         let (mut plan, mut tables) = Plan::next(&new, &self.plan, &self.macs).map_err(ApiError::invalid)?;
         let diff = state::diff(&self.config, &new);
-        if dry_run || new == self.config {
+        if new == self.config {
             return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });
         }
         let known = |plan: &Plan, name: &str| plan.ports.iter().any(|p| p.name == name);
@@ -145,6 +145,12 @@ impl Control {
                     format!("the new ports' rings can hold {need} mbufs but only {free} are free; start sluice with a larger mempool.mbufs (or smaller rx_desc/tx_desc)"),
                 ));
             }
+        }
+        // A dry run answers after every check that needs no device.
+        if dry_run {
+            return Ok(Applied { applied: false, epoch: self.tables.epoch(), diff });
+        }
+        if !added.is_empty() {
             for &i in &added {
                 match crate::ports::open(i, &new.ports[i], &plan.ports[i], &self.shared.pool, true) {
                     Ok(p) => opened.push((i, p)),
@@ -189,6 +195,11 @@ impl Control {
             }
         }
         self.ports = ports;
+        let leaving_slots = old
+            .iter()
+            .zip(&self.plan.ports)
+            .filter(|(p, _)| p.is_some())
+            .fold(0u32, |m, (_, pp)| m | 1u32.checked_shl(u32::from(pp.idx)).unwrap_or(0));
         let leaving: Vec<EthPort> = old.into_iter().flatten().collect();
         let devs = crate::ports::devs_by_slot(&plan, &self.ports);
         tables.io = plan.io_map(&crate::ports::dev_lookup(&devs));
@@ -200,6 +211,8 @@ impl Control {
                 leaving.into_iter().for_each(crate::ports::detach);
             } else {
                 tracing::error!(epoch, ports = leaving.len(), "a worker did not acknowledge the removal: ports stay open until shutdown");
+                // Their slots are never given to another port while this process runs.
+                plan.quarantined |= leaving_slots;
                 self.retired.extend(leaving);
             }
         }

@@ -226,6 +226,12 @@ impl EthPort {
         Ok(port)
     }
 
+    /// Whether [`probe`](Self::probe) attached this device (rather than finding it
+    /// already there).
+    pub fn hotplugged(&self) -> bool {
+        self.hotplugged
+    }
+
     fn raw_info(&self) -> Result<rte_eth_dev_info> {
         let mut info = rte_eth_dev_info::default();
         // SAFETY: info is a valid, writable rte_eth_dev_info.
