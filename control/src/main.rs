@@ -73,7 +73,9 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
-    /// List or show resources: config, bridges, networks, endpoints, routes, ports.
+    /// List or show resources: config, bridges, networks, endpoints, routes, ports,
+    /// namespaces, network_policies, global_rules (`describe` is the same command).
+    #[command(visible_alias = "describe")]
     Get {
         kind: String,
         /// A name (routes: network:prefix, e.g. blue:0.0.0.0/0).

@@ -699,6 +699,8 @@ fn cli_and_metrics() {
     assert!(stats.starts_with("total: rx ") && stats.contains("counters since start"), "{stats}");
     assert_eq!(ok("routes", &["get", "routes"]).lines().collect::<Vec<_>>(), ["blue:0.0.0.0/0", "blue:10.9.0.0/16"]);
     let r: Value = serde_json::from_str(&ok("route", &["get", "routes", "blue:10.9.0.0/16", "-o", "json"])).expect("JSON");
+    let described: Value = serde_json::from_str(&ok("describe", &["describe", "routes", "blue:10.9.0.0/16", "-o", "json"])).expect("JSON");
+    assert_eq!(described, r, "describe is get");
     assert_eq!((r["prefix"].as_str(), r["via"]["blackhole"].as_bool()), (Some("10.9.0.0/16"), Some(true)));
     let c: Value = serde_json::from_str(&ok("config", &["get", "config", "-o", "json"])).expect("JSON");
     assert_eq!(c, d.config());
