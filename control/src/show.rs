@@ -310,7 +310,7 @@ fn proto_name(p: u8) -> String {
 /// Conntrack state in the words `conntrack -L` uses.
 fn state_name(ct: &ConnState) -> &'static str {
     match ct {
-        ConnState::Tcp(c) => match c.state {
+        ConnState::Tcp(s) => match s {
             TcpState::None => "NONE",
             TcpState::SynSent => "SYN_SENT",
             TcpState::SynRecv => "SYN_RECV",
@@ -332,21 +332,29 @@ fn state_name(ct: &ConnState) -> &'static str {
     }
 }
 
-fn action_json(t: &Tables, a: &FlowAction) -> Value {
+/// A cached decision. Its rewrite is an adjacency of the snapshot it was decided under:
+/// shown from `t` when that is `t` (`current`), else as stale (the connection's next
+/// packet re-decides it).
+fn action_json(t: &Tables, a: &FlowAction, current: bool) -> Value {
     match a.act {
         Act::Undecided => json!({"verdict": "undecided"}),
         Act::Deny(reason) => json!({"verdict": "deny", "reason": reason.name()}),
-        Act::Forward => json!({
-            "verdict": "forward", "port": port_name(t, a.out_port),
-            "vlan": (a.out_vlan != u16::MAX).then_some(a.out_vlan),
-            "dst_mac": a.dst_mac.to_string(), "src_mac": a.src_mac.to_string(),
-        }),
+        Act::Forward => match t.l3.adjacencies.get(a.adj as usize).filter(|_| current) {
+            Some(adj) => json!({
+                "verdict": "forward", "port": port_name(t, adj.port),
+                "vlan": adj.vlan,
+                "dst_mac": adj.dst_mac.to_string(), "src_mac": adj.src_mac.to_string(),
+            }),
+            None => json!({"verdict": "forward", "stale": true}),
+        },
     }
 }
 
 /// One connection of worker `worker` as JSON.
 pub fn flow_json(t: &Tables, worker: usize, s: &FlowSummary<FlowAction>) -> Value {
     let k = &s.key;
+    // Entries keep the low 32 bits of the epoch.
+    let current = s.epoch == t.epoch & u64::from(u32::MAX);
     let end = |src: u128, sport: u16, dst: u128, dport: u16| {
         json!({"src": addr(k, src).to_string(), "sport": sport, "dst": addr(k, dst).to_string(), "dport": dport})
     };
@@ -363,7 +371,7 @@ pub fn flow_json(t: &Tables, worker: usize, s: &FlowSummary<FlowAction>) -> Valu
         "packets": {"orig": s.packets[0], "reply": s.packets[1]},
         "bytes": {"orig": s.bytes[0], "reply": s.bytes[1]},
         "epoch": s.epoch,
-        "action": {"orig": action_json(t, &s.action[0]), "reply": action_json(t, &s.action[1])},
+        "action": {"orig": action_json(t, &s.action[0], current), "reply": action_json(t, &s.action[1], current)},
     })
 }
 

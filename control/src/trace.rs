@@ -174,7 +174,7 @@ impl Names<'_> {
             ),
             Step::Conntrack { state, valid } => {
                 let st = match state {
-                    ConnState::Tcp(c) => format!("tcp {:?}", c.state),
+                    ConnState::Tcp(s) => format!("tcp {s:?}"),
                     ConnState::Udp { replied } => format!("udp{}", if replied { " replied" } else { "" }),
                     ConnState::Icmp { replied } => format!("icmp{}", if replied { " replied" } else { "" }),
                     ConnState::Other { replied } => format!("other{}", if replied { " replied" } else { "" }),

@@ -137,7 +137,9 @@ impl TcpDir {
     pub const WSCALE_SEEN: u8 = 0x01;
 }
 
-/// TCP conntrack state of one connection: 36 bytes.
+/// TCP conntrack state of one connection with its window tracking (36 bytes). The flow
+/// table keeps the state in the entry's hot lines and the windows apart, in its cold
+/// array (only strict mode reads them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpConn {
     /// Connection state.
@@ -146,11 +148,11 @@ pub struct TcpConn {
     pub dirs: [TcpDir; 2],
 }
 
-/// Connection-tracking state.
+/// Connection-tracking state, as the flow entry's hot line holds it (2 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
-    /// TCP (protocol 6).
-    Tcp(TcpConn),
+    /// TCP (protocol 6): the state (window tracking is in [`TcpConn`]).
+    Tcp(TcpState),
     /// UDP (17): `replied` once a packet was seen in the Reply direction.
     Udp { replied: bool },
     /// ICMP (1) and ICMPv6 (58).
@@ -163,7 +165,7 @@ impl ConnState {
     /// The state of a new entry of IP protocol `proto`, before any packet.
     pub fn new(proto: u8) -> ConnState {
         match proto {
-            6 => ConnState::Tcp(TcpConn::default()),
+            6 => ConnState::Tcp(TcpState::None),
             17 => ConnState::Udp { replied: false },
             1 | 58 => ConnState::Icmp { replied: false },
             _ => ConnState::Other { replied: false },
@@ -174,7 +176,7 @@ impl ConnState {
     #[inline]
     pub fn timeout_ms(&self, t: &Timeouts) -> u64 {
         match *self {
-            ConnState::Tcp(c) => match c.state {
+            ConnState::Tcp(s) => match s {
                 TcpState::None | TcpState::SynSent | TcpState::SynRecv | TcpState::SynSent2 => t.tcp_syn_ms,
                 TcpState::Established => t.tcp_established_ms,
                 TcpState::FinWait | TcpState::CloseWait | TcpState::LastAck => t.tcp_closing_ms,

@@ -14,8 +14,15 @@
 //!   ([`FlowKey::sym_hash`]) and the lookup compares the stored Orig key against the
 //!   packet's key both ways round, which also tells the packet's [`Dir`].
 //! * Everything is allocated by `new` at full size: a slab of entries with an intrusive
-//!   free list, a bucketed index of slab indices (`index.rs`: 64-byte buckets of 7 tagged slots) sized for twice the
-//!   capacity (so it never grows), 65,536 per-VRF counters, and the timer wheel.
+//!   free list, a bucketed index of slab indices (`index.rs`: 64-byte buckets of 7
+//!   tagged slots) sized for twice the capacity (so it never grows), 65,536 per-VRF
+//!   counters, and the timer wheel.
+//! * An entry is two cache lines (128 bytes), all a packet of an established connection
+//!   touches: line 0 the key (stored in 40 bytes) and both directions' cached actions,
+//!   line 1 epoch, timeout, last-seen time, counters, wheel links and conntrack state.
+//!   What only inserts, strict TCP window tracking and `show flows` read (creation time,
+//!   TCP windows) sits in a parallel cold array. A lookup is one index line and one
+//!   aligned pair of entry lines; 64k connections are 8 MiB of hot entries.
 //! * Aging is a hashed timer wheel (`wheel.rs`: 4,096 slots × 1.024 s) linked through
 //!   the entries. It is lazy: a packet only stores `last_seen_ms` and the state's
 //!   timeout; when a slot fires, each entry in it either expired or is relinked at its
@@ -29,8 +36,9 @@
 //! `cargo bench -p sluice-perf --bench flow` on the shared 2-core EPYC VM (noisy: two
 //! short runs, 1 s warm-up, 2–3 s measurement; the range is run-to-run). ns per packet
 //! over 4,096 random packets of existing flows (half in Reply direction), `sym_hash`
-//! included. `FlowEntry<u32>` is 192 bytes, so 1M flows are ~190 MiB of slab + 20 MiB
-//! of index: every 1M access misses the cache and the TLB.
+//! included (measured with the earlier 256-byte entry). 1M flows are 128 MiB of hot
+//! entries + 40 MiB cold + 32 MiB of index, on transparent huge pages: every 1M access
+//! misses the cache.
 //!
 //! ```text
 //!  flows   lookup_hit  lookup+update  insert+evict  burst(32 misses)+insert+evict

@@ -3,7 +3,7 @@
 
 use super::index::FlowIndex;
 use crate::dpdk::{prefetch_all, HugeArray};
-use super::conntrack::{ConnState, CtVerdict, TcpSegment, Timeouts};
+use super::conntrack::{ConnState, CtVerdict, TcpConn, TcpDir, TcpSegment, Timeouts};
 use super::key::{Dir, FlowKey};
 use super::wheel::{tick_at_or_after, tick_of, Wheel, NIL, SLOTS};
 
@@ -40,73 +40,139 @@ pub enum InsertError {
     Full,
 }
 
-/// One connection. The fields the lookup reads (`key`, `hash`) come first, in the first
-/// cache line; the per-packet fields follow in the second.
+/// A [`FlowKey`] as an entry stores it: the addresses as `u64` pairs and the small
+/// fields packed in one word ([`FlowKey::small`]), so it takes 40 bytes with 8-byte
+/// alignment (`FlowKey`'s `u128`s align it to 16 and pad it to 48, which would push the
+/// cached actions out of the entry's first line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+struct StoredKey {
+    src: [u64; 2],
+    dst: [u64; 2],
+    small: u64,
+}
+
+#[inline(always)]
+fn halves(a: u128) -> [u64; 2] {
+    [a as u64, (a >> 64) as u64]
+}
+
+impl StoredKey {
+    #[inline(always)]
+    fn of(k: &FlowKey) -> Self {
+        StoredKey { src: halves(k.src), dst: halves(k.dst), small: k.small() }
+    }
+
+    /// The key of the other direction (`k.reversed()`, stored).
+    #[inline(always)]
+    fn reversed_of(k: &FlowKey) -> Self {
+        StoredKey { src: halves(k.dst), dst: halves(k.src), small: k.small_reversed() }
+    }
+
+    fn key(&self) -> FlowKey {
+        let join = |h: [u64; 2]| u128::from(h[0]) | (u128::from(h[1]) << 64);
+        let s = self.small;
+        FlowKey {
+            src: join(self.src),
+            dst: join(self.dst),
+            vrf: s as u16,
+            sport: (s >> 16) as u16,
+            dport: (s >> 32) as u16,
+            proto: (s >> 48) as u8,
+            v6: (s >> 56) & 1 != 0,
+        }
+    }
+}
+
+/// One connection: the two cache lines (128 bytes, one aligned pair) that a packet of
+/// an established connection touches. Line 0 is what a lookup and a cache hit read —
+/// the key and both directions' cached actions (with the routing stage's 12-byte
+/// `FlowAction`: 40 + 24 bytes); line 1 what the packet's accounting writes — epoch,
+/// timeout, last-seen time, counters, wheel links and conntrack state. What only
+/// inserts, strict TCP tracking and `show flows` need lives in the table's separate
+/// cold array, so the hot working set is 128 bytes per connection.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub struct FlowEntry<A> {
-    /// The connection in its Orig direction.
-    pub key: FlowKey,
-    /// `key.sym_hash()`, kept for rehashing the index without recomputing it.
-    pub hash: u64,
-    /// Ruleset epoch the actions were decided under (caller-owned).
-    pub epoch: u64,
-    /// Last packet accounted by [`FlowTable::update`] (or the insert time).
-    pub last_seen_ms: u64,
-    /// Idle timeout of the current state.
-    pub(super) timeout_ms: u64,
-    /// Wheel tick the entry is linked at (at most its real expiry tick).
-    pub(super) tick: u64,
-    /// Wheel list links; `next` also chains the free list.
-    pub(super) next: u32,
-    pub(super) prev: u32,
-    pub(super) live: bool,
+    key: StoredKey,
     /// Caller-owned cached decision per [`Dir`].
     pub action: [A; 2],
-    /// Connection-tracking state.
-    pub ct: ConnState,
+    /// Ruleset epoch the actions were decided under (caller-owned; the low 32 bits of
+    /// the snapshot epoch: a wrong match would need an entry to stay idle, without
+    /// expiring, through exactly 2^32 publishes).
+    pub epoch: u32,
+    /// Idle timeout of the current state (at most 864,000 s by config).
+    timeout_ms: u32,
+    /// Last packet accounted by [`FlowTable::update`] (or the insert time).
+    pub last_seen_ms: u64,
     /// Packets per [`Dir`].
     pub packets: [u64; 2],
     /// Bytes per [`Dir`].
     pub bytes: [u64; 2],
+    /// Wheel tick the entry is linked at (at most its real expiry tick; 32 bits of
+    /// 1.024 s ticks last 139 years).
+    pub(super) tick: u32,
+    /// Wheel list links; `next` also chains the free list.
+    pub(super) next: u32,
+    pub(super) prev: u32,
+    /// Connection-tracking state.
+    pub ct: ConnState,
+    pub(super) live: bool,
+}
+
+/// What an entry keeps outside its hot lines.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cold {
     /// Insert time.
-    pub created_ms: u64,
+    created_ms: u64,
+    /// TCP window tracking (strict mode).
+    tcp: [TcpDir; 2],
 }
 
 impl<A: Copy + Default> FlowEntry<A> {
     fn vacant(next: u32) -> Self {
         FlowEntry {
-            key: FlowKey::default(),
-            hash: 0,
+            key: StoredKey::default(),
+            action: [A::default(); 2],
             epoch: 0,
-            last_seen_ms: 0,
             timeout_ms: 0,
+            last_seen_ms: 0,
+            packets: [0; 2],
+            bytes: [0; 2],
             tick: 0,
             next,
             prev: NIL,
-            live: false,
-            action: [A::default(); 2],
             ct: ConnState::Other { replied: false },
-            packets: [0; 2],
-            bytes: [0; 2],
-            created_ms: 0,
+            live: false,
         }
     }
 }
 
 impl<A> FlowEntry<A> {
+    /// The connection in its Orig direction.
+    #[inline]
+    pub fn key(&self) -> FlowKey {
+        self.key.key()
+    }
+
     /// Idle timeout of the entry's current state.
     #[inline]
     pub fn timeout_ms(&self) -> u64 {
-        self.timeout_ms
+        u64::from(self.timeout_ms)
     }
 
     /// When the entry expires unless a packet refreshes it (`expire` removes it at most
     /// one wheel tick, 1.024 s, later).
     #[inline]
     pub fn expires_ms(&self) -> u64 {
-        self.last_seen_ms.saturating_add(self.timeout_ms)
+        self.last_seen_ms.saturating_add(u64::from(self.timeout_ms))
     }
+}
+
+/// A timeout as the entry stores it (config bounds timeouts far below `u32::MAX` ms).
+#[inline(always)]
+fn timeout32(ms: u64) -> u32 {
+    ms.min(u64::from(u32::MAX)) as u32
 }
 
 /// Table counters (monotonic since construction).
@@ -136,7 +202,9 @@ pub struct FlowTable<A> {
     cfg: FlowConfig,
     /// Huge-page backed, like the index: entries are read at random.
     slab: HugeArray<FlowEntry<A>>,
-    /// Slab indices, hashed by `FlowEntry::hash`; sized for the slab at most half full,
+    /// Per-entry fields off the packet path, by slab index.
+    cold: HugeArray<Cold>,
+    /// Slab indices, hashed by the keys' `sym_hash`; sized for the slab at most half full,
     /// it never grows.
     index: FlowIndex,
     /// Flows per VRF id.
@@ -162,6 +230,7 @@ impl<A: Copy + Default> FlowTable<A> {
         FlowTable {
             cfg: cfg.clone(),
             slab,
+            cold: HugeArray::new(cap as usize, |_| Cold::default()),
             index: FlowIndex::with_capacity(cap as usize),
             vrf_count,
             wheel: Wheel::new(),
@@ -184,7 +253,7 @@ impl<A: Copy + Default> FlowTable<A> {
         self.index.prefetch(hash);
     }
 
-    /// Starts loading the entry the index most likely holds for `hash` (all its lines).
+    /// Starts loading the entry the index most likely holds for `hash` (its two lines).
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) {
         if let Some(e) = self.index.candidate(hash).and_then(|id| self.slab.get(id as usize)) {
@@ -195,18 +264,16 @@ impl<A: Copy + Default> FlowTable<A> {
     /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
-        let (small, small_rev) = (key.small(), key.small_reversed());
+        let (fwd, rev) = (StoredKey::of(key), StoredKey::reversed_of(key));
         let slab = &*self.slab;
         let mut dir = Dir::Orig;
         self.index
             .find(hash, |i| {
                 let Some(e) = slab.get(i as usize) else { return false };
-                let k = &e.key;
-                let ks = k.small();
-                if k.src == key.src && k.dst == key.dst && ks == small {
+                if e.key == fwd {
                     dir = Dir::Orig;
                     true
-                } else if k.src == key.dst && k.dst == key.src && ks == small_rev {
+                } else if e.key == rev {
                     dir = Dir::Reply;
                     true
                 } else {
@@ -242,24 +309,25 @@ impl<A: Copy + Default> FlowTable<A> {
         let id = self.free;
         let ct = ConnState::new(key.proto);
         let timeout_ms = ct.timeout_ms(&self.cfg.timeouts);
-        let Some(e) = self.slab.get_mut(id as usize) else { return Err(InsertError::Full) };
+        let (Some(e), Some(cold)) = (self.slab.get_mut(id as usize), self.cold.get_mut(id as usize)) else {
+            return Err(InsertError::Full);
+        };
         self.free = e.next;
         *e = FlowEntry {
-            key: *key,
-            hash,
+            key: StoredKey::of(key),
+            action: [A::default(); 2],
             epoch: 0,
+            timeout_ms: timeout32(timeout_ms),
             last_seen_ms: now_ms,
-            timeout_ms,
+            packets: [0; 2],
+            bytes: [0; 2],
             tick: 0,
             next: NIL,
             prev: NIL,
-            live: true,
-            action: [A::default(); 2],
             ct,
-            packets: [0; 2],
-            bytes: [0; 2],
-            created_ms: now_ms,
+            live: true,
         };
+        *cold = Cold { created_ms: now_ms, tcp: [TcpDir::default(); 2] };
         let tick = self.wheel.clamp(tick_at_or_after(now_ms.saturating_add(timeout_ms)));
         self.wheel.link(&mut self.slab, id, tick);
         self.index.insert(hash, id);
@@ -299,7 +367,17 @@ impl<A: Copy + Default> FlowTable<A> {
             return CtVerdict::Ok;
         }
         let verdict = match (&mut e.ct, tcp) {
-            (ConnState::Tcp(c), Some(seg)) => c.update(dir, seg, strict),
+            (ConnState::Tcp(state), Some(seg)) => {
+                // Only strict mode reads or keeps the windows (the cold line).
+                let cold = if strict { self.cold.get_mut(id as usize) } else { None };
+                let mut c = TcpConn { state: *state, dirs: cold.as_ref().map_or_else(Default::default, |c| c.tcp) };
+                let v = c.update(dir, seg, strict);
+                *state = c.state;
+                if let Some(cold) = cold {
+                    cold.tcp = c.dirs;
+                }
+                v
+            }
             (ConnState::Udp { replied } | ConnState::Icmp { replied } | ConnState::Other { replied }, _) => {
                 *replied |= dir == Dir::Reply;
                 CtVerdict::Ok
@@ -314,9 +392,9 @@ impl<A: Copy + Default> FlowTable<A> {
         e.packets[d] += 1;
         e.bytes[d] += u64::from(len);
         e.last_seen_ms = now_ms;
-        e.timeout_ms = e.ct.timeout_ms(&self.cfg.timeouts);
+        e.timeout_ms = timeout32(e.ct.timeout_ms(&self.cfg.timeouts));
         let due = tick_at_or_after(e.expires_ms());
-        if due < e.tick {
+        if due < u64::from(e.tick) {
             self.wheel.unlink(&mut self.slab, id);
             let tick = self.wheel.clamp(due);
             self.wheel.link(&mut self.slab, id, tick);
@@ -409,6 +487,11 @@ impl<A: Copy + Default> FlowTable<A> {
         self.stats
     }
 
+    /// When entry `id` was inserted (0 for an id out of range).
+    pub fn created_ms(&self, id: FlowId) -> u64 {
+        self.cold.get(id as usize).map_or(0, |c| c.created_ms)
+    }
+
     /// Every live entry (for `show flows`; not for the fast path: walks the whole slab).
     pub fn iter(&self) -> impl Iterator<Item = (FlowId, &FlowEntry<A>)> {
         self.slab.iter().enumerate().filter(|(_, e)| e.live).map(|(i, e)| (i as FlowId, e))
@@ -455,7 +538,8 @@ impl<A: Copy + Default> FlowTable<A> {
     fn release(&mut self, id: FlowId) {
         self.wheel.unlink(&mut self.slab, id);
         let Some(e) = self.slab.get_mut(id as usize) else { return };
-        let (hash, vrf) = (e.hash, usize::from(e.key.vrf));
+        let key = e.key();
+        let (hash, vrf) = (key.sym_hash(), usize::from(key.vrf));
         e.live = false;
         e.next = self.free;
         e.prev = NIL;
@@ -479,7 +563,7 @@ impl<A: Copy + Default> FlowTable<A> {
             let mut i = self.wheel.head(slot);
             while let Some(e) = self.slab.get(i as usize) {
                 let due = e.expires_ms();
-                if tick_at_or_after(due) <= e.tick {
+                if tick_at_or_after(due) <= u64::from(e.tick) {
                     return Some(i);
                 }
                 if best.is_none_or(|(b, _)| due < b) {

@@ -33,7 +33,7 @@ fn seg(flags: u8, seq: u32, ack: u32, payload_len: u32) -> TcpSegment {
 
 fn tcp_state(t: &FlowTable<u32>, id: FlowId) -> TcpState {
     match t.entry(id).ct {
-        ConnState::Tcp(c) => c.state,
+        ConnState::Tcp(s) => s,
         other => panic!("not TCP: {other:?}"),
     }
 }
@@ -101,7 +101,7 @@ fn lookup_finds_both_directions() {
     for other in [FlowKey { sport: 9, ..k }, FlowKey { vrf: 2, ..k }, FlowKey { proto: 6, ..k }, FlowKey { v6: true, ..k }] {
         assert_eq!(t.lookup(&other, other.sym_hash()), None, "{other:?}");
     }
-    assert_eq!(t.entry(id).key, k);
+    assert_eq!(t.entry(id).key(), k);
     assert_eq!(t.entry(id).ct, ConnState::Udp { replied: false });
     assert_eq!((t.entry(id).epoch, t.entry(id).action), (0, [0, 0]));
 }
@@ -470,7 +470,7 @@ fn no_reallocation_under_churn() {
     assert!(s.evicted > 0 && s.expired > 0);
     // Everything still findable.
     for (id, e) in t.iter() {
-        assert_eq!(t.lookup(&e.key, e.hash), Some((id, Dir::Orig)));
+        assert_eq!(t.lookup(&e.key(), e.key().sym_hash()), Some((id, Dir::Orig)));
     }
 }
 

@@ -85,7 +85,8 @@ impl Wheel {
         if let Some(e) = slab.get_mut(i as usize) {
             e.next = head;
             e.prev = NIL;
-            e.tick = tick;
+            // Ticks fit 32 bits for 139 years (see `FlowEntry::tick`).
+            e.tick = tick as u32;
         }
         self.heads[s] = i;
         self.occupied[s / 64] |= 1 << (s % 64);
@@ -95,7 +96,7 @@ impl Wheel {
     #[inline]
     pub(super) fn unlink<A>(&mut self, slab: &mut [FlowEntry<A>], i: u32) {
         let Some(e) = slab.get(i as usize) else { return };
-        let (prev, next, s) = (e.prev, e.next, slot(e.tick));
+        let (prev, next, s) = (e.prev, e.next, slot(u64::from(e.tick)));
         match slab.get_mut(prev as usize) {
             Some(p) => p.next = next,
             None => self.heads[s] = next,

@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    link_local_from_mac, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole,
+    link_local_from_mac, AdjIdx, Adjacency, AllowedPair, DhcpServer, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole,
     RouteEntry, RouteOrigin, Uplink, Vrf, VrfIdx,
 };
 use crate::route::{Fib4, Fib6, NextHopId, Route4, Route6};
@@ -147,6 +147,19 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
     }
 
     let mut vrfs = Vec::with_capacity(spec.networks.len());
+    // Endpoints' adjacencies first, so an endpoint's index is its adjacency's.
+    let mut adjacencies: Vec<Adjacency> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Adjacency {
+            port: e.port,
+            vlan: e.vlan,
+            dst_mac: e.mac,
+            // Delivered as the gateway of the endpoint's own network.
+            src_mac: spec.networks.get(e.vrf as usize).map_or(MacAddr::ZERO, |n| n.gateway_mac),
+            endpoint: Some(i as EndpointIdx),
+        })
+        .collect();
     for (ni, net) in spec.networks.iter().enumerate() {
         let mut nhs = NextHops::default();
         let mut r4: Vec<Route4> = Vec::new();
@@ -195,6 +208,18 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
         let routes = effective_routes(&r4, &o4, &r6, &o6);
         let fib4 = Fib4::build(&r4).map_err(|e| format!("network {}: {e}", net.name))?;
         let fib6 = Fib6::build(&r6).map_err(|e| format!("network {}: {e}", net.name))?;
+        let nh_adj = nhs
+            .0
+            .iter()
+            .map(|nh| match *nh {
+                NextHop::Endpoint(e) => e,
+                NextHop::Gateway { port, vlan, mac, src_mac } => {
+                    adjacencies.push(Adjacency { port, vlan, dst_mac: mac, src_mac, endpoint: None });
+                    (adjacencies.len() - 1) as AdjIdx
+                }
+                _ => AdjIdx::MAX,
+            })
+            .collect();
         vrfs.push(Vrf {
             name: net.name.clone(),
             id: net.id,
@@ -202,6 +227,7 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             fib4,
             fib6,
             next_hops: nhs.0.into(),
+            nh_adj,
             routes,
             gateway_mac: net.gateway_mac,
             gateway_v4: net.gateway_v4,
@@ -223,7 +249,14 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             flow_limit: net.flow_limit.unwrap_or(u32::MAX),
         });
     }
-    Ok(L3Tables { vrfs: vrfs.into(), endpoints: endpoints.into(), port_role: port_role.into(), policy: Default::default(), stateful: false })
+    Ok(L3Tables {
+        vrfs: vrfs.into(),
+        endpoints: endpoints.into(),
+        adjacencies: adjacencies.into(),
+        port_role: port_role.into(),
+        policy: Default::default(),
+        stateful: false,
+    })
 }
 
 /// The routes the FIBs hold: for each (prefix, length) the last one inserted (the FIB

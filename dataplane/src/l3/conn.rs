@@ -19,7 +19,7 @@
 //! for their first fragment; a tail without one is dropped, never let through.
 
 use super::forward::{trace_route, Ctx, L3State, Resolved, Sender};
-use super::EndpointIdx;
+use super::{AdjIdx, Adjacency, EndpointIdx, L3Tables};
 use crate::flow::{tcp_may_open, CtVerdict, Dir, FlowKey, FragKey, InsertError, TcpSegment};
 use crate::policy::{Query, VerdictBy};
 use crate::tables::PortIdx;
@@ -27,8 +27,6 @@ use crate::trace::{FlowNote, Step};
 use crate::wire::MacAddr;
 use crate::DropReason;
 
-/// `out_vlan` of an untagged egress.
-const NO_VLAN: u16 = u16::MAX;
 /// `sender` of packets from an uplink (or'ed with the port).
 const UPLINK_SENDER: u32 = 1 << 31;
 
@@ -42,25 +40,37 @@ pub enum Act {
     Deny(DropReason),
 }
 
-/// One direction's cached decision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One direction's cached decision: 12 bytes, so both directions and the key share the
+/// flow entry's first cache line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowAction {
     pub act: Act,
     /// Who the direction's packets came from when it was decided: an endpoint index, or
     /// `UPLINK_SENDER | port`. Another sender (an endpoint moved, an uplink changed)
     /// re-decides, since the sender takes part in policy.
     pub sender: u32,
-    pub out_port: PortIdx,
-    pub out_vlan: u16,
-    pub dst_mac: MacAddr,
-    pub src_mac: MacAddr,
+    /// `Forward`: the rewrite, an index into the snapshot's `L3Tables::adjacencies`
+    /// (valid under the entry's epoch only, which every hit checks first).
+    pub adj: AdjIdx,
 }
 
-impl FlowAction {
-    #[inline]
-    fn vlan(&self) -> Option<u16> {
-        (self.out_vlan != NO_VLAN).then_some(self.out_vlan)
+impl Default for FlowAction {
+    fn default() -> Self {
+        FlowAction { act: Act::Undecided, sender: 0, adj: AdjIdx::MAX }
     }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<crate::flow::FlowEntry<FlowAction>>() == 128,
+    "a flow entry is two cache lines"
+);
+
+/// A first fragment's decision, for the datagram's other fragments: the rewrite itself
+/// rather than an adjacency index, since a tail may arrive after a publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragAction {
+    sender: u32,
+    out: Result<Fwd, DropReason>,
 }
 
 /// Where a fragment sits in its datagram.
@@ -116,10 +126,21 @@ fn sender_ep(cx: &Ctx<'_>) -> Option<EndpointIdx> {
     }
 }
 
+impl Fwd {
+    #[inline]
+    fn of(a: &Adjacency) -> Fwd {
+        Fwd { port: a.port, vlan: a.vlan, dst_mac: a.dst_mac, src_mac: a.src_mac }
+    }
+}
+
+/// What a cached decision does to a packet, under the snapshot it was made in.
 #[inline]
-fn out_of(a: &FlowAction) -> FlowOut {
+fn out_of(l3: &L3Tables, a: &FlowAction) -> FlowOut {
     match a.act {
-        Act::Forward => FlowOut::Forward(Fwd { port: a.out_port, vlan: a.vlan(), dst_mac: a.dst_mac, src_mac: a.src_mac }),
+        Act::Forward => match l3.adjacencies.get(a.adj as usize) {
+            Some(adj) => FlowOut::Forward(Fwd::of(adj)),
+            None => FlowOut::Drop(DropReason::NoRoute),
+        },
         Act::Deny(r) => FlowOut::Drop(r),
         Act::Undecided => FlowOut::Drop(DropReason::NoRoute),
     }
@@ -145,8 +166,8 @@ fn decide(
     if st.trace.on {
         trace_route(cx, st, &r);
     }
-    let (port, vlan, dst_mac, src_mac, dst_ep) = match r {
-        Resolved::Forward { port, vlan, dst_mac, src_mac, endpoint } => (port, vlan, dst_mac, src_mac, endpoint),
+    let (adj, dst_ep) = match r {
+        Resolved::Forward { adj, endpoint, .. } => (adj, endpoint),
         other => return Err(other),
     };
     let policy = &cx.l3.policy;
@@ -187,7 +208,7 @@ fn decide(
             Act::Deny(deny_reason(v.by))
         }
     };
-    Ok(FlowAction { act, sender: sender_id(cx), out_port: port, out_vlan: vlan.unwrap_or(NO_VLAN), dst_mac, src_mac })
+    Ok(FlowAction { act, sender: sender_id(cx), adj })
 }
 
 /// What routing decided, for the stateless path (no flow table: no policy configured).
@@ -208,8 +229,9 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
         let fk = FragKey { src: k.src, dst: k.dst, id, vrf: k.vrf, proto: k.proto, v6: k.v6 };
         let a = st.frags.lookup(&fk, now_ms).filter(|a| a.sender == sender_id(cx));
         st.trace.step(Step::Flow(FlowNote::Fragment { known: a.is_some() }));
-        return match a {
-            Some(a) => out_of(&a),
+        return match a.map(|a| a.out) {
+            Some(Ok(fwd)) => FlowOut::Forward(fwd),
+            Some(Err(r)) => FlowOut::Drop(r),
             None => FlowOut::Drop(DropReason::FragmentUnknown),
         };
     }
@@ -217,7 +239,7 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
         return related(cx, st, c, inner, &resolve);
     }
     let hash = k.sym_hash();
-    let epoch = st.epoch;
+    let epoch = st.epoch as u32;
     let strict = st.flows.config().tcp_strict;
     let (id, dir, a) = match st.flows.lookup(k, hash) {
         Some((id, dir)) => {
@@ -278,9 +300,16 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
     }
     if let FragPos::First(fid) = c.frag {
         let fk = FragKey { src: k.src, dst: k.dst, id: fid, vrf: k.vrf, proto: k.proto, v6: k.v6 };
-        st.frags.record(&fk, a, now_ms);
+        let out = out_of(cx.l3, &a);
+        let verdict = match out {
+            FlowOut::Forward(f) => Ok(f),
+            FlowOut::Drop(r) => Err(r),
+            FlowOut::Unrouted(_) => Err(DropReason::NoRoute),
+        };
+        st.frags.record(&fk, FragAction { sender: a.sender, out: verdict }, now_ms);
+        return out;
     }
-    out_of(&a)
+    out_of(cx.l3, &a)
 }
 
 /// An ICMP error: passes if it is about a connection this worker tracks and allows (the
@@ -292,7 +321,7 @@ fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &
     if let Some((id, dir)) = known {
         let e = st.flows.entry(id);
         // Only a decision of the current snapshot counts; a stale one is judged afresh below.
-        if e.epoch == st.epoch {
+        if e.epoch == st.epoch as u32 {
             match e.action[dir as usize].act {
                 Act::Deny(r) => return FlowOut::Drop(r),
                 Act::Forward => {
@@ -312,7 +341,7 @@ fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &
         }
     }
     match decide(cx, st, c, Dir::Orig, resolve) {
-        Ok(a) => out_of(&a),
+        Ok(a) => out_of(cx.l3, &a),
         Err(r) => FlowOut::Unrouted(r),
     }
 }

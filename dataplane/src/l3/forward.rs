@@ -11,8 +11,8 @@
 use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::conn::{self, Conn, FlowAction, FlowOut, FragPos};
-use super::{Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
+use super::conn::{self, Conn, FlowAction, FlowOut, FragAction, FragPos};
+use super::{AdjIdx, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, FragTable};
 use crate::local;
 use crate::packet::PacketBuf;
@@ -71,7 +71,7 @@ pub struct L3State {
     icmp_refill_ms: u64,
     /// The worker's connections (both directions per entry).
     pub flows: FlowTable<FlowAction>,
-    pub(super) frags: FragTable<FlowAction>,
+    pub(super) frags: FragTable<FragAction>,
     /// Epoch of the snapshot in use: flow decisions made under another one are stale.
     pub epoch: u64,
     /// The packet trace recorder (the pipeline turns it on for a traced packet; the
@@ -510,8 +510,9 @@ fn quoted_v6(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
 pub(super) enum Resolved {
     /// An address of sluice itself.
     Local,
-    /// To a next hop; `endpoint` when it is a local workload (policy needs it).
-    Forward { port: PortIdx, vlan: Option<u16>, dst_mac: MacAddr, src_mac: MacAddr, endpoint: Option<EndpointIdx> },
+    /// To a next hop, whose rewrite is adjacency `adj` (`endpoint`: when it is a local
+    /// workload, which policy needs).
+    Forward { port: PortIdx, vlan: Option<u16>, dst_mac: MacAddr, src_mac: MacAddr, endpoint: Option<EndpointIdx>, adj: AdjIdx },
     /// No route: answer with an ICMP unreachable.
     NoRoute,
     /// Drop without an answer.
@@ -533,26 +534,33 @@ fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId
             }
             return Resolved::NoRoute;
         };
+        let mut nh_id = id;
         let mut nh = &vrf.next_hops[id as usize];
         let mut picked = None;
         if let NextHop::Ecmp(members) = nh {
             let i = ecmp::pick(members.len(), hash());
             picked = Some((i as u16, members.len() as u16));
-            nh = &vrf.next_hops[members[i] as usize];
+            nh_id = members[i];
+            nh = &vrf.next_hops[nh_id as usize];
         }
         if cx.tracing {
             cx.route.set(RouteNote { vrf: vrf_idx, next_hop: id, ecmp: picked });
         }
         return match nh {
             NextHop::Local => Resolved::Local,
-            NextHop::Endpoint(e) => {
-                let ep = &cx.l3.endpoints[*e as usize];
-                // Delivered as the gateway of the endpoint's own network.
-                let gw = cx.l3.vrfs.get(ep.vrf as usize).map_or(vrf.gateway_mac, |v| v.gateway_mac);
-                Resolved::Forward { port: ep.port, vlan: ep.vlan, dst_mac: ep.mac, src_mac: gw, endpoint: Some(*e) }
-            }
-            NextHop::Gateway { port, vlan, mac, src_mac } => {
-                Resolved::Forward { port: *port, vlan: *vlan, dst_mac: *mac, src_mac: *src_mac, endpoint: None }
+            NextHop::Endpoint(_) | NextHop::Gateway { .. } => {
+                let adj = vrf.nh_adj.get(nh_id as usize).copied().unwrap_or(AdjIdx::MAX);
+                match cx.l3.adjacencies.get(adj as usize) {
+                    Some(a) => Resolved::Forward {
+                        port: a.port,
+                        vlan: a.vlan,
+                        dst_mac: a.dst_mac,
+                        src_mac: a.src_mac,
+                        endpoint: a.endpoint,
+                        adj,
+                    },
+                    None => Resolved::Drop(DropReason::NoRoute),
+                }
             }
             NextHop::Vrf(other) if !leaked => {
                 leaked = true;

@@ -29,6 +29,21 @@ pub use forward::{L3Counters, L3Out, L3State};
 pub type VrfIdx = u16;
 /// Index of an endpoint in [`L3Tables::endpoints`].
 pub type EndpointIdx = u32;
+/// Index of an adjacency in [`L3Tables::adjacencies`].
+pub type AdjIdx = u32;
+
+/// A forwarding next hop resolved to the rewrite its packets get: the output port and
+/// VLAN and the MACs. The flow table caches an [`AdjIdx`] instead of these 12+ bytes,
+/// which keeps a connection's hot data in two cache lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adjacency {
+    pub port: PortIdx,
+    pub vlan: Option<u16>,
+    pub dst_mac: MacAddr,
+    pub src_mac: MacAddr,
+    /// The local workload it delivers to (policy needs it).
+    pub endpoint: Option<EndpointIdx>,
+}
 
 /// Where a route sends packets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +134,9 @@ pub struct Vrf {
     pub fib6: Fib6,
     /// Indexed by the FIB's `NextHopId`.
     pub next_hops: Box<[NextHop]>,
+    /// The adjacency of each next hop that forwards (`Endpoint`, `Gateway`), by
+    /// `NextHopId`; `AdjIdx::MAX` for the others.
+    pub nh_adj: Box<[AdjIdx]>,
     /// The routes in both FIBs, IPv4 first, each family sorted by prefix then length.
     pub routes: Box<[RouteEntry]>,
     /// The MAC sluice uses as this network's gateway.
@@ -196,6 +214,9 @@ pub enum PortRole {
 pub struct L3Tables {
     pub vrfs: Box<[Vrf]>,
     pub endpoints: Box<[Endpoint]>,
+    /// Every forwarding next hop's rewrite: first one per endpoint (index = its
+    /// `EndpointIdx`), then one per gateway next hop of each VRF.
+    pub adjacencies: Box<[Adjacency]>,
     /// By `PortIdx`.
     pub port_role: Box<[PortRole]>,
     /// The compiled network policy (NetworkPolicy + global rules) over these endpoints.
