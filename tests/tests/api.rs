@@ -870,3 +870,22 @@ fn tcp_api_needs_the_bearer_token() {
     assert_eq!(f.code, Some(2), "{}", f.stderr);
     assert!(f.stderr.contains("--api-token-file: the token must be at least 16 characters"), "{}", f.stderr);
 }
+
+/// The log filter changes while sluice runs (`PUT /v1/log`, as `sluice log LEVEL`): an
+/// apply is logged at info, so under `--log warn` it is not, and after switching to
+/// info the next one is; a filter that does not parse is refused naming `level`.
+#[test]
+fn log_level_changes_at_runtime() {
+    let sb = Sandbox::new("api-log");
+    let mut d = Daemon::start(&sb, "log", &base_yaml(), &["--log", "warn"]);
+    let route = |p: &str| json!({"network": "blue", "prefix": p, "via": {"blackhole": true}});
+    d.json(Method::POST, "/v1/routes", &route("10.7.0.0/16")).expect(CREATED, "first route (under warn)");
+    let r = d.json(Method::PUT, "/v1/log", &json!({"level": "info"}));
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "PUT /v1/log: {}", r.text());
+    d.json(Method::POST, "/v1/routes", &route("10.8.0.0/16")).expect(CREATED, "second route (under info)");
+    assert!(d.sluice.wait_for_stderr("applied", READY), "the apply under info was not logged\n{}", d.output());
+    let logged = d.sluice.stderr_now().matches("applied").count();
+    assert_eq!(logged, 1, "only the apply made under info is logged\n{}", d.output());
+    d.json(Method::PUT, "/v1/log", &json!({"level": "info,[bad"})).expect_error(INVALID, "level", "an unparsable filter");
+    d.stop();
+}
