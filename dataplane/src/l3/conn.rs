@@ -85,14 +85,14 @@ pub enum FragPos {
 
 /// The connection a packet belongs to, as the routing stage parsed it.
 #[derive(Clone, Copy, Debug)]
-pub struct Conn {
+pub struct Conn<'a> {
     pub key: FlowKey,
     /// Frame length, for the byte counters.
     pub len: u32,
     pub tcp: Option<TcpSegment>,
     pub frag: FragPos,
     /// An ICMP error: the connection of the packet it quotes (as that packet travelled).
-    pub related: Option<FlowKey>,
+    pub related: Quote<'a>,
 }
 
 /// The rewrite of a forwarded packet.
@@ -102,6 +102,32 @@ pub struct Fwd {
     pub vlan: Option<u16>,
     pub dst_mac: MacAddr,
     pub src_mac: MacAddr,
+}
+
+/// The packet an ICMP error quotes (after the error's 8-byte header), parsed into its
+/// connection only when the stage needs it: a pre-parsed `Option<FlowKey>` in every
+/// `Conn` was 48 bytes to move per packet, and its `None` a one-byte store read back 16
+/// bytes wide (a store-forwarding stall on every packet).
+#[derive(Clone, Copy, Debug)]
+pub enum Quote<'a> {
+    /// Not an ICMP error.
+    None,
+    /// An ICMPv4 error quoting these bytes.
+    V4(&'a [u8]),
+    /// An ICMPv6 error quoting these bytes.
+    V6(&'a [u8]),
+}
+
+impl Quote<'_> {
+    /// The connection of the quoted packet, as that packet travelled.
+    #[inline]
+    fn key(self, vrf: super::VrfIdx) -> Option<FlowKey> {
+        match self {
+            Quote::None => None,
+            Quote::V4(q) => super::forward::quoted_v4(q, vrf),
+            Quote::V6(q) => super::forward::quoted_v6(q, vrf),
+        }
+    }
 }
 
 /// What the stage decided.
@@ -235,8 +261,8 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
             None => FlowOut::Drop(DropReason::FragmentUnknown),
         };
     }
-    if let Some(inner) = &c.related {
-        return related(cx, st, c, inner, &resolve);
+    if let Some(inner) = c.related.key(cx.vrf_idx) {
+        return related(cx, st, c, &inner, &resolve);
     }
     let hash = k.sym_hash();
     let epoch = st.epoch as u32;
@@ -347,7 +373,9 @@ fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &
 }
 
 /// The TCP fields conntrack reads, from a TCP header of at least 20 bytes (`l4`) in a
-/// datagram whose L4 part is `l4_len` bytes long.
+/// datagram whose L4 part is `l4_len` bytes long. Inlined so the caller's `Conn` is
+/// written in place (see `forward::ipv4`).
+#[inline(always)]
 pub fn tcp_segment(l4: &[u8], l4_len: usize) -> Option<TcpSegment> {
     let t = crate::wire::tcp::TcpPacket::new_checked(l4).ok()?;
     let flags = t.flags().bits();

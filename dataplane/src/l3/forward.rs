@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::conn::{self, Conn, FlowAction, FlowOut, FragAction, FragPos};
+use super::conn::{self, Conn, FlowAction, FlowOut, FragAction, FragPos, Quote};
 use super::{AdjIdx, Endpoint, EndpointIdx, L3Tables, NetMode, NextHop, PortRole, Uplink, Vrf, VrfIdx};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, FragTable};
 use crate::local;
@@ -400,23 +400,19 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
             (true, true) => FragPos::First(ip.ident() as u32),
             (true, false) => FragPos::Tail(ip.ident() as u32),
         };
-        let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
-        if let Some(t) = icmp_type {
-            if l4.len() >= 8 {
-                if let Some(p) = echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY) {
-                    (sport, dport) = p;
-                } else if matches!(t, icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */) {
-                    related = quoted_v4(&l4[8..], cx.vrf_idx);
-                }
-            }
-        }
-        let tcp = if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None };
+        let echo = if l4.len() >= 8 { icmp_type.and(echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)) } else { None };
+        let (sport, dport) = echo.unwrap_or(ports);
         let c = Conn {
             key: FlowKey { src: src as u128, dst: dst as u128, vrf: cx.vrf_idx, sport, dport, proto, v6: false },
             len: pkt.len() as u32,
-            tcp,
+            tcp: if proto == 6 && first_fragment { conn::tcp_segment(l4, l4.len()) } else { None },
             frag,
-            related,
+            related: match icmp_type {
+                Some(icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | 12 /* parameter problem */) if l4.len() >= 8 => {
+                    Quote::V4(&l4[8..])
+                }
+                _ => Quote::None,
+            },
         };
         conn::run(cx, st, &c, now_ms, |k| {
             resolve(cx, |v| v.fib4.lookup(k.dst as u32), || ecmp::flow_hash_v4(k.src as u32, k.dst as u32, k.proto, k.sport, k.dport))
@@ -471,7 +467,7 @@ fn echo_ports(l4: &[u8], request: u8, reply: u8) -> Option<(u16, u16)> {
 
 /// The connection of the IPv4 packet an ICMP error quotes (its header + at least 8 bytes),
 /// as that packet travelled.
-fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
+pub(super) fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
     let ihl = usize::from(*q.first()? & 0x0f) * 4;
     if q[0] >> 4 != 4 || ihl < 20 || q.len() < ihl + 4 {
         return None;
@@ -491,7 +487,7 @@ fn quoted_v4(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
 /// The connection of the IPv6 packet an ICMPv6 error quotes. Only a quote whose upper
 /// layer follows the fixed header directly is read (the quote is cut short, so an
 /// extension-header walk could not be bounded by its payload length).
-fn quoted_v6(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
+pub(super) fn quoted_v6(q: &[u8], vrf: VrfIdx) -> Option<FlowKey> {
     if q.len() < 40 + 4 || q[0] >> 4 != 6 {
         return None;
     }
@@ -719,13 +715,13 @@ fn ipv6<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64) 
             Some(f) if f.offset == 0 => FragPos::First(f.ident),
             Some(f) => FragPos::Tail(f.ident),
         };
-        let (mut sport, mut dport, mut related) = (ports.0, ports.1, None);
+        let (mut sport, mut dport, mut related) = (ports.0, ports.1, Quote::None);
         if let Some(t) = icmp_type {
             if l4.len() >= 8 {
                 if let Some(p) = echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY) {
                     (sport, dport) = p;
                 } else if matches!(t, icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | 4 /* parameter problem */) {
-                    related = quoted_v6(&l4[8..], cx.vrf_idx);
+                    related = Quote::V6(&l4[8..]);
                 }
             }
         }
