@@ -110,6 +110,33 @@ fn crud_contract_for_every_kind() {
             replacement: json!({"network": "blue", "prefix": "10.7.0.0/16", "via": {"ecmp": [{"endpoint": "e1"}, {"gateway": "192.0.2.1", "port": "p3", "mac": "02:00:00:00:aa:01"}]}}),
             other: json!({"network": "blue", "prefix": "10.6.0.0/16", "via": {"blackhole": true}}),
         },
+        Walk {
+            kind: "namespaces",
+            name: "prod",
+            path: "/v1/namespaces/prod".into(),
+            item: json!({"name": "prod", "labels": {"env": "prod"}}),
+            replacement: json!({"name": "prod", "labels": {"env": "prod", "team": "a"}}),
+            other: json!({"name": "dev"}),
+        },
+        Walk {
+            kind: "network_policies",
+            name: "default/web-in",
+            path: "/v1/network_policies/default%2Fweb-in".into(),
+            item: json!({"name": "web-in", "namespace": "default",
+                         "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": []}}),
+            replacement: json!({"name": "web-in", "namespace": "default",
+                                "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                                         "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"protocol": "TCP", "port": 80}]}]}}),
+            other: json!({"name": "web-out", "namespace": "default", "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}),
+        },
+        Walk {
+            kind: "global_rules",
+            name: "deny-ssh",
+            path: "/v1/global_rules/deny-ssh".into(),
+            item: json!({"name": "deny-ssh", "action": "deny", "source": {"nets": ["172.16.0.0/12"]}}),
+            replacement: json!({"name": "deny-ssh", "action": "deny", "source": {"nets": ["172.16.0.0/12", "192.168.0.0/16"]}}),
+            other: json!({"name": "allow-dns", "action": "allow", "source": {"nets": ["10.0.0.0/8"]}}),
+        },
     ];
     let mut ep = epoch(&d.json(Method::POST, "/v1/apply?dry_run=true", &initial).expect(OK, "dry run of the same state").clone());
     for w in &walks {
