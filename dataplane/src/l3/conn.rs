@@ -265,7 +265,7 @@ pub(super) fn run(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, now_ms: u64, resolve
         return related(cx, st, c, &inner, &resolve);
     }
     let hash = k.sym_hash();
-    let epoch = st.epoch as u32;
+    let epoch = st.flow_epoch();
     let strict = st.flows.config().tcp_strict;
     let (id, dir, a) = match st.flows.lookup(k, hash) {
         Some((id, dir)) => {
@@ -347,7 +347,7 @@ fn related(cx: &Ctx<'_>, st: &mut L3State, c: &Conn, inner: &FlowKey, resolve: &
     if let Some((id, dir)) = known {
         let e = st.flows.entry(id);
         // Only a decision of the current snapshot counts; a stale one is judged afresh below.
-        if e.epoch == st.epoch as u32 {
+        if e.epoch == st.flow_epoch() {
             match e.action[dir as usize].act {
                 Act::Deny(r) => return FlowOut::Drop(r),
                 Act::Forward => {

@@ -106,6 +106,12 @@ impl L3State {
         }
     }
 
+    /// The epoch as flow entries keep it (its low 32 bits, see `FlowEntry::epoch`).
+    #[inline]
+    pub(super) fn flow_epoch(&self) -> u32 {
+        self.epoch as u32
+    }
+
     /// Takes an ICMP error token (token bucket, refilled from `now_ms`).
     fn icmp_token(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.icmp_refill_ms);
