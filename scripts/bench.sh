@@ -11,6 +11,10 @@
 #                    [--hugepages N] [--keep]
 #
 #   --flows N       distinct UDP flows in the pcap (default 1024; 65536 for the 64k run)
+#   --packets N     frames in the pcap, cycling over the flows (default: one per flow). The
+#                   replay's own cost grows with the file (net_pcap copies every frame out
+#                   of its own stored mbuf: 1M frames stream 1M cold buffers), so to
+#                   compare flow counts alone give every run the same --packets
 #   --l3 N          route instead of bridge: the input arrives on an uplink of a routed
 #                   network with N /24 routes (16.0.0.0/24 upwards) to a gateway on the sink;
 #                   destinations spread over min(N, flows) of them (TTL-1, MAC rewrite)
@@ -36,6 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FLOWS=1024
+PACKETS=0
 L3_ROUTES=0
 POLICY=-1
 SYN=0
@@ -56,6 +61,7 @@ note() { printf 'bench: %s\n' "$*" >&2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --flows) FLOWS=${2:?--flows needs a number}; shift 2 ;;
+        --packets) PACKETS=${2:?--packets needs a number}; shift 2 ;;
         --l3) L3_ROUTES=${2:?--l3 needs a number of routes}; shift 2 ;;
         --policy) POLICY=${2:?--policy needs a number of rules}; shift 2 ;;
         --syn) SYN=1; shift ;;
@@ -69,9 +75,11 @@ while [ $# -gt 0 ]; do
         *) usage >&2; die "unknown argument: $1" ;;
     esac
 done
-for v in FLOWS DUR PAGES; do
+[ "$PACKETS" != 0 ] || PACKETS=$FLOWS
+for v in FLOWS PACKETS DUR PAGES; do
     [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "${v,,} must be a positive integer"
 done
+[ "$PACKETS" -ge "$FLOWS" ] || die "--packets must be at least --flows (each flow needs a frame)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (main on 0, forwarding on 1)"
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (scripts/setup.sh installs DPDK)"
 
@@ -164,7 +172,7 @@ else
 fi
 
 # --- traffic ---------------------------------------------------------------------------
-PCAP=$WORK/udp-$FLOWS-flows.pcap
+PCAP=$WORK/udp-$FLOWS-flows-$PACKETS.pcap
 GEN_L3=()
 if [ "$L3_ROUTES" -gt 0 ]; then
     [ "$L3_ROUTES" -le 1048576 ] || die "--l3 takes at most 1048576 routes (16.0.0.0/4 in /24s)"
@@ -175,7 +183,7 @@ if [ "$POLICY" -ge 0 ]; then
     [ "$SYN" = 1 ] && GEN_L3+=(--tcp-syn)
 fi
 [ "$MAX_FLOWS" -gt 0 ] || MAX_FLOWS=$(( FLOWS * 2 > 1024 ? FLOWS * 2 : 1024 ))
-step gen-pcap timeout 300 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$FLOWS" --size 60 "${GEN_L3[@]}"
+step gen-pcap timeout 300 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$PACKETS" --size 60 "${GEN_L3[@]}"
 
 # net_pcap's infinite_rx keeps every frame of the file in an mbuf of the pool: large
 # files need a larger pool than the defaults (testpmd 16384 here, sluice sized from its
@@ -185,7 +193,7 @@ SL_MBUFS=0
 # Above 64k frames the pool would not fit in 2 GiB with 2 KB buffers: both programs then
 # use 256-byte buffers (plenty for 60-byte frames).
 SMALL_MBUFS=0
-[ "$FLOWS" -gt 65536 ] && SMALL_MBUFS=1
+[ "$PACKETS" -gt 65536 ] && SMALL_MBUFS=1
 TP_MBUF_SIZE=()
 SL_MEM_YAML="  data_room: 2048"
 MTU_YAML=""
@@ -194,9 +202,9 @@ if [ "$SMALL_MBUFS" = 1 ]; then
     SL_MEM_YAML="  data_room: 256"
     MTU_YAML="    mtu: 200"
 fi
-if [ "$FLOWS" -gt 4096 ]; then
+if [ "$PACKETS" -gt 4096 ]; then
     n=1
-    while [ $((n - 1)) -lt $((FLOWS + 16384)) ]; do n=$((n * 2)); done
+    while [ $((n - 1)) -lt $((PACKETS + 16384)) ]; do n=$((n * 2)); done
     TP_MBUFS=$((n - 1))
     SL_MBUFS=$((n - 1))
 fi
@@ -409,7 +417,7 @@ if [ "$POLICY" -ge 0 ]; then
     WHAT="stateful: conntrack + $POLICY NetworkPolicy rules, max $MAX_FLOWS flows"
     [ "$SYN" = 1 ] && WHAT="$WHAT, TCP SYN (new flows)"
 fi
-printf '\nsluice system benchmark (%s): %s flows, 64-byte frames, pcap(infinite_rx) -> null, 1 forwarding core\n' "$WHAT" "$FLOWS"
+printf '\nsluice system benchmark (%s): %s flows in %s frames of 64 bytes, pcap(infinite_rx) -> null, 1 forwarding core\n' "$WHAT" "$FLOWS" "$PACKETS"
 printf 'mode: %s   cpu: %s x %s   samples: median of %s s (testpmd) / %s s (sluice) after 1 s warm-up\n\n' \
     "$MODE" "$(nproc)" "$cpu" "${#tp[@]}" "${#sl[@]}"
 printf '%-10s %-6s %12s %12s %15s %12s\n' mode flows "testpmd Mpps" "sluice Mpps" "sluice/testpmd" "cycles/pkt"
