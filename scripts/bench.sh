@@ -15,6 +15,8 @@
 #                   replay's own cost grows with the file (net_pcap copies every frame out
 #                   of its own stored mbuf: 1M frames stream 1M cold buffers), so to
 #                   compare flow counts alone give every run the same --packets
+#   --shuffle       with --packets above --flows: after one round in order, the flows recur
+#                   in a fixed shuffled order (not the order that created them)
 #   --l3 N          route instead of bridge: the input arrives on an uplink of a routed
 #                   network with N /24 routes (16.0.0.0/24 upwards) to a gateway on the sink;
 #                   destinations spread over min(N, flows) of them (TTL-1, MAC rewrite)
@@ -41,6 +43,7 @@ cd "$(dirname "$0")/.."
 
 FLOWS=1024
 PACKETS=0
+SHUFFLE=()
 L3_ROUTES=0
 POLICY=-1
 SYN=0
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --flows) FLOWS=${2:?--flows needs a number}; shift 2 ;;
         --packets) PACKETS=${2:?--packets needs a number}; shift 2 ;;
+        --shuffle) SHUFFLE=(--shuffle); shift ;;
         --l3) L3_ROUTES=${2:?--l3 needs a number of routes}; shift 2 ;;
         --policy) POLICY=${2:?--policy needs a number of rules}; shift 2 ;;
         --syn) SYN=1; shift ;;
@@ -172,7 +176,7 @@ else
 fi
 
 # --- traffic ---------------------------------------------------------------------------
-PCAP=$WORK/udp-$FLOWS-flows-$PACKETS.pcap
+PCAP=$WORK/udp-$FLOWS-flows-$PACKETS${SHUFFLE:+-shuffled}.pcap
 GEN_L3=()
 if [ "$L3_ROUTES" -gt 0 ]; then
     [ "$L3_ROUTES" -le 1048576 ] || die "--l3 takes at most 1048576 routes (16.0.0.0/4 in /24s)"
@@ -183,7 +187,7 @@ if [ "$POLICY" -ge 0 ]; then
     [ "$SYN" = 1 ] && GEN_L3+=(--tcp-syn)
 fi
 [ "$MAX_FLOWS" -gt 0 ] || MAX_FLOWS=$(( FLOWS * 2 > 1024 ? FLOWS * 2 : 1024 ))
-step gen-pcap timeout 300 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$PACKETS" --size 60 "${GEN_L3[@]}"
+step gen-pcap timeout 300 "$SLUICE" gen-pcap -o "$PCAP" --flows "$FLOWS" --count "$PACKETS" --size 60 "${GEN_L3[@]}" "${SHUFFLE[@]}"
 
 # net_pcap's infinite_rx keeps every frame of the file in an mbuf of the pool: large
 # files need a larger pool than the defaults (testpmd 16384 here, sluice sized from its

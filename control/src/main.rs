@@ -194,6 +194,10 @@ enum Cmd {
         /// TCP SYNs (each flow opening a connection) instead of UDP.
         #[arg(long)]
         tcp_syn: bool,
+        /// After one round of the flows in order, replay them in a fixed shuffled order
+        /// (connections then recur in an order unrelated to their creation).
+        #[arg(long)]
+        shuffle: bool,
     },
 }
 
@@ -336,14 +340,14 @@ fn main() -> ExitCode {
             print!("{}", demo::config_text(&demo::workdir().join("udp-1k-flows.pcap")));
             ExitCode::SUCCESS
         }
-        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac, dst_ip, dst_prefixes, tcp_syn } => {
+        Cmd::GenPcap { output, flows, count, size, vlan, dst_mac, src_mac, dst_ip, dst_prefixes, tcp_syn, shuffle } => {
             let (Ok(dst_mac), Ok(src_mac)) = (dst_mac.parse(), src_mac.parse()) else {
                 return config_error(&ConfigError::new("--dst-mac/--src-mac", "not a MAC address"));
             };
             if flows == 0 || count == 0 || !(42..=9000).contains(&size) {
                 return config_error(&ConfigError::new("--flows/--count/--size", "flows and count > 0, size 42..9000"));
             }
-            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, dst_ip, dst_prefixes, tcp_syn };
+            let spec = TrafficSpec { dst_mac, src_mac, vlan, flows, count, frame_len: size, dst_ip, dst_prefixes, tcp_syn, shuffle };
             match pcapgen::generate(&output, &spec) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

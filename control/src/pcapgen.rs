@@ -32,6 +32,10 @@ pub struct TrafficSpec {
     pub dst_prefixes: u32,
     /// TCP SYNs (connection openings) instead of UDP datagrams.
     pub tcp_syn: bool,
+    /// After the first `flows` frames (flows 0, 1, 2, ... in order), the flows in a fixed
+    /// pseudo-random order rather than round-robin: a replay then visits connections in
+    /// an order unrelated to the one that created them, as real traffic does.
+    pub shuffle: bool,
 }
 
 impl Default for TrafficSpec {
@@ -46,6 +50,7 @@ impl Default for TrafficSpec {
             dst_ip: Ipv4Addr::new(10, 1, 0, 1),
             dst_prefixes: 0,
             tcp_syn: false,
+            shuffle: false,
         }
     }
 }
@@ -99,12 +104,17 @@ fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: u16) -> u32 {
     sum
 }
 
-/// Frame number `i` of `spec`.
+/// Frame number `i` of `spec`, round-robin over the flows (`shuffle` is applied by
+/// [`generate`]).
 pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
+    frame(spec, i, i % spec.flows.max(1))
+}
+
+/// Frame number `i` of `spec`, of flow `flow`.
+fn frame(spec: &TrafficSpec, i: u32, flow: u32) -> Vec<u8> {
     if spec.tcp_syn {
-        return syn_frame(spec, i);
+        return syn_frame(spec, i, flow);
     }
-    let flow = i % spec.flows.max(1);
     let l2 = if spec.vlan.is_some() { 18 } else { 14 };
     let len = spec.frame_len.max(l2 + 28);
     let mut f = vec![0u8; len];
@@ -131,10 +141,9 @@ pub fn udp_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
     f
 }
 
-/// Frame `i` of `spec` as a TCP SYN (no options) of flow `i % flows`, padded to
-/// `frame_len` with Ethernet padding (the IP length covers the 40 header bytes only).
-fn syn_frame(spec: &TrafficSpec, i: u32) -> Vec<u8> {
-    let flow = i % spec.flows.max(1);
+/// Frame `i` of `spec` as a TCP SYN (no options) of `flow`, padded to `frame_len` with
+/// Ethernet padding (the IP length covers the 40 header bytes only).
+fn syn_frame(spec: &TrafficSpec, i: u32, flow: u32) -> Vec<u8> {
     let l2 = if spec.vlan.is_some() { 18 } else { 14 };
     let mut f = vec![0u8; spec.frame_len.max(l2 + 40)];
     emit_header(&mut f, spec.dst_mac, spec.src_mac, spec.vlan.map(VlanTag::with_vid), EtherType::IPV4);
@@ -166,8 +175,29 @@ pub fn write_pcap<'a>(path: &Path, frames: impl IntoIterator<Item = &'a [u8]>) -
 
 /// Generates `spec` into a pcap file.
 pub fn generate(path: &Path, spec: &TrafficSpec) -> std::io::Result<()> {
-    let frames: Vec<Vec<u8>> = (0..spec.count).map(|i| udp_frame(spec, i)).collect();
+    let order = flow_order(spec);
+    let frames: Vec<Vec<u8>> = (0..spec.count).map(|i| frame(spec, i, order(i))).collect();
     write_pcap(path, frames.iter().map(|f| f.as_slice()))
+}
+
+/// The flow of each frame number: round-robin, or with `shuffle` the first round in order
+/// and every later one through one fixed permutation (Fisher-Yates, xorshift, fixed seed).
+fn flow_order(spec: &TrafficSpec) -> impl Fn(u32) -> u32 {
+    let n = spec.flows.max(1);
+    let perm: Vec<u32> = if spec.shuffle {
+        let mut p: Vec<u32> = (0..n).collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in (1..p.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            p.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        p
+    } else {
+        Vec::new()
+    };
+    move |i| if i < n || perm.is_empty() { i % n } else { perm[(i % n) as usize] }
 }
 
 /// Reads every frame of a pcap file.
@@ -184,6 +214,21 @@ pub fn read_pcap(path: &Path) -> std::io::Result<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shuffled_rounds_visit_every_flow_once_in_another_order() {
+        let spec = TrafficSpec { flows: 100, count: 300, shuffle: true, ..Default::default() };
+        let order = flow_order(&spec);
+        let first: Vec<u32> = (0..100).map(&order).collect();
+        assert_eq!(first, (0..100).collect::<Vec<_>>(), "the first round creates the flows in order");
+        let mut later: Vec<u32> = (100..200).map(&order).collect();
+        assert_ne!(later, first, "later rounds are shuffled");
+        assert_eq!((200..300).map(&order).collect::<Vec<_>>(), later, "the same order every round");
+        later.sort_unstable();
+        assert_eq!(later, first, "each flow once per round");
+        let plain = flow_order(&TrafficSpec { shuffle: false, ..spec });
+        assert_eq!((0..300).map(plain).collect::<Vec<_>>(), (0..300).map(|i| i % 100).collect::<Vec<_>>());
+    }
 
     #[test]
     fn frames_have_valid_checksums_and_distinct_flows() {
