@@ -682,9 +682,9 @@ fn socket_is_private_and_not_stolen() {
     assert!(!sock.exists(), "sluice removes its socket at exit");
 }
 
-/// BUG (reported, not fixed): `bind_unix` removes whatever is at --api-socket if nothing
-/// accepts connections there: a regular file is deleted. It should only remove a stale
-/// socket.
+/// Regression (fixed): `bind_unix` used to remove whatever was at --api-socket if nothing
+/// accepted connections there, so a regular file was deleted. Only a stale socket may be
+/// removed.
 #[test]
 fn a_regular_file_at_the_socket_path_is_not_deleted() {
     let sb = Sandbox::new("api-notsock");
@@ -793,10 +793,10 @@ fn cli_and_metrics() {
     d.stop();
 }
 
-/// BUG (reported, not fixed): routes are named by their prefix text, and validation does
-/// not look for two routes of the same network and prefix, so the same prefix can be
-/// routed twice with different next hops: through another spelling of it in a POST
-/// (`10.9.0.0/016`, `FD00:0::/64`), or twice in an apply.
+/// Regression (fixed): routes were named by their prefix text and validation did not look
+/// for two routes of the same network and prefix, so the same prefix could be routed twice
+/// with different next hops: through another spelling of it in a POST (`10.9.0.0/016`,
+/// `FD00:0::/64`), or twice in an apply.
 #[test]
 fn one_route_per_network_and_prefix() {
     let sb = Sandbox::new("api-dupe");
@@ -827,10 +827,10 @@ fn one_route_per_network_and_prefix() {
     assert!(failures.is_empty(), "the same prefix is routed twice:\n{}\nroutes now: {routes}", failures.join("\n"));
 }
 
-/// BUG (reported, not fixed): an apply whose only change is in `stats` answers 200
-/// `applied: false` with an empty diff and drops the change: GET /v1/config and the state
-/// file keep the old value, though `check_runtime_change` lets `stats` change. Either it
-/// is applied (and returned by GET /v1/config) or refused with 409 naming `stats`.
+/// Regression (fixed): an apply whose only change was in `stats` answered 200 `applied:
+/// false` with an empty diff and dropped the change (GET /v1/config and the state file kept
+/// the old value). It must be applied (and returned by GET /v1/config) or refused with 409
+/// naming `stats`.
 #[test]
 fn a_stats_only_change_is_not_silently_dropped() {
     let sb = Sandbox::new("api-statsonly");
@@ -914,5 +914,8 @@ fn log_level_changes_at_runtime() {
     let logged = d.sluice.stderr_now().matches("applied").count();
     assert_eq!(logged, 1, "only the apply made under info is logged\n{}", d.output());
     d.json(Method::PUT, "/v1/log", &json!({"level": "info,[bad"})).expect_error(INVALID, "level", "an unparsable filter");
+    // A malformed body is an API error naming the field too, like every other body.
+    d.json(Method::PUT, "/v1/log", &json!({"level": 3})).expect_error(BAD, "level", "a level that is not a string");
+    d.json(Method::PUT, "/v1/log", &json!({"levle": "info"})).expect_error(BAD, "levle", "an unknown key");
     d.stop();
 }

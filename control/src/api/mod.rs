@@ -449,11 +449,13 @@ async fn show_flows(State(ctl): State<Ctl>, Query(q): Query<FlowsQuery>) -> Resu
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogLevel {
     level: String,
 }
 
-async fn put_log(State(ctl): State<Ctl>, Json(l): Json<LogLevel>) -> Result<StatusCode, ApiError> {
+async fn put_log(State(ctl): State<Ctl>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let l: LogLevel = parse_body(&headers, &body)?;
     let c = ctl.lock().await;
     let Some(set) = &c.set_log else { return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "", "log level is fixed")) };
     set(&l.level).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "level", m))?;
