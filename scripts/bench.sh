@@ -7,7 +7,8 @@
 # then sluice (L2 learning bridge, known unicast through a static MAC). Never both at
 # once. Prints one table: testpmd Mpps, sluice Mpps, sluice/testpmd, sluice cycles/pkt.
 #
-#   scripts/bench.sh [--flows N] [--seconds N] [--no-huge] [--skip-build]
+#   scripts/bench.sh [--flows N] [--packets N [--shuffle]] [--l3 N | --policy N [--syn]]
+#                    [--max-flows N] [--seconds N] [--no-huge] [--skip-build]
 #                    [--hugepages N] [--keep]
 #
 #   --flows N       distinct UDP flows in the pcap (default 1024; 65536 for the 64k run)
