@@ -30,6 +30,7 @@ pub fn render(r: &Report) -> String {
     family("worker_routed_total", "counter", "Packets routed.", &mut w(|x| x.routed));
     family("worker_icmp_errors_total", "counter", "ICMP errors sent.", &mut w(|x| x.icmp_errors));
     family("worker_flows", "gauge", "Connections in the worker's flow table.", &mut w(|x| x.flows));
+    family("worker_flows_capacity", "gauge", "Most connections the worker's flow table holds.", &mut w(|x| x.flows_capacity));
     family("worker_flows_created_total", "counter", "Connections created.", &mut w(|x| x.flows_created));
     family("worker_flows_expired_total", "counter", "Connections expired (idle timeout).", &mut w(|x| x.flows_expired));
     family("worker_flows_evicted_total", "counter", "Connections evicted from a full table.", &mut w(|x| x.flows_evicted));
@@ -84,12 +85,14 @@ mod tests {
 
     #[test]
     fn renders_families_with_labels() {
-        let mut w = WorkerReport { id: 0, core: 1, rx_packets: 10, tx_packets: 9, ..Default::default() };
+        let mut w = WorkerReport { id: 0, core: 1, rx_packets: 10, tx_packets: 9, flows: 3, flows_capacity: 4096, ..Default::default() };
         w.drops.insert("tx_full".into(), 1);
         let r = Report { workers: vec![w], ports: vec![PortReport { name: "in0".into(), driver: "net_pcap".into(), rx_packets: 10, ..Default::default() }], ..Default::default() };
         let text = render(&r);
         assert!(text.contains("# TYPE sluice_worker_rx_packets_total counter\nsluice_worker_rx_packets_total{worker=\"0\",cpu=\"1\"} 10\n"), "{text}");
         assert!(text.contains("sluice_drops_total{worker=\"0\",reason=\"tx_full\"} 1"));
+        assert!(text.contains("sluice_worker_flows{worker=\"0\",cpu=\"1\"} 3\n"), "{text}");
+        assert!(text.contains("# TYPE sluice_worker_flows_capacity gauge\nsluice_worker_flows_capacity{worker=\"0\",cpu=\"1\"} 4096\n"), "{text}");
         assert!(text.contains("sluice_port_rx_packets_total{port=\"in0\",driver=\"net_pcap\"} 10"));
         // Every line is a comment or `name{labels} value`.
         assert!(text.lines().all(|l| l.starts_with('#') || l.split(' ').count() == 2), "{text}");

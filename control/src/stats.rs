@@ -51,6 +51,10 @@ pub struct WorkerReport {
     /// Connections in the flow table now, and created/expired/evicted/re-decided so far.
     #[serde(default)]
     pub flows: u64,
+    /// Most connections the worker's table holds (`flows.max_per_worker`): `flows` over
+    /// this is how full it is; at 1.0 every new connection evicts one.
+    #[serde(default)]
+    pub flows_capacity: u64,
     #[serde(default)]
     pub flows_created: u64,
     #[serde(default)]
@@ -295,6 +299,8 @@ pub fn port_report(i: usize, plan: &Plan, port: &EthPort, shared: &Shared) -> Po
 pub fn report(plan: &Plan, shared: &Shared, ports: &[EthPort]) -> Report {
     let workers: Vec<_> =
         plan.workers.iter().enumerate().map(|(i, wp)| worker_report(i, wp.core, &shared.stats[i])).collect();
+    let workers: Vec<_> =
+        workers.into_iter().map(|w| WorkerReport { flows_capacity: u64::from(shared.flows.capacity), ..w }).collect();
     Report {
         version: env!("CARGO_PKG_VERSION").into(),
         totals: totals(&workers),

@@ -771,6 +771,8 @@ fn cli_and_metrics() {
     assert_eq!(status, "HTTP/1.1 200 OK", "{headers}\n{body}");
     assert!(headers.contains("content-type: text/plain; version=0.0.4"), "{headers}");
     assert!(body.contains("sluice_worker_rx_packets_total{worker=\"0\",cpu=\"1\"} "), "{body}");
+    // The flow table's size is reported next to its fill (default max_per_worker).
+    assert!(body.contains("sluice_worker_flows_capacity{worker=\"0\",cpu=\"1\"} 1048576\n"), "{body}");
     let families: BTreeSet<&str> = body
         .lines()
         .filter(|l| !l.starts_with('#'))
