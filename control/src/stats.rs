@@ -297,10 +297,13 @@ pub fn port_report(i: usize, plan: &Plan, port: &EthPort, shared: &Shared) -> Po
 /// Every worker's and port's counters now. `startup_ms`, `duration_s` and the mempool's
 /// leak figure are the caller's to fill in.
 pub fn report(plan: &Plan, shared: &Shared, ports: &[EthPort]) -> Report {
-    let workers: Vec<_> =
-        plan.workers.iter().enumerate().map(|(i, wp)| worker_report(i, wp.core, &shared.stats[i])).collect();
-    let workers: Vec<_> =
-        workers.into_iter().map(|w| WorkerReport { flows_capacity: u64::from(shared.flows.capacity), ..w }).collect();
+    let flows_capacity = u64::from(shared.flows.capacity);
+    let workers: Vec<_> = plan
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, wp)| WorkerReport { flows_capacity, ..worker_report(i, wp.core, &shared.stats[i]) })
+        .collect();
     Report {
         version: env!("CARGO_PKG_VERSION").into(),
         totals: totals(&workers),
