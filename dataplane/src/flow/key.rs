@@ -61,7 +61,7 @@ impl FlowKey {
     ///
     /// Not keyed: an attacker who can choose many source addresses and ports could aim
     /// for collisions. The per-VRF limit and the fixed capacity bound the damage.
-    #[inline]
+    #[inline(always)]
     pub fn sym_hash(&self) -> u64 {
         let ends = endpoint(self.src, self.sport).wrapping_add(endpoint(self.dst, self.dport));
         let small = u64::from(self.vrf) | (u64::from(self.proto) << 16) | (u64::from(self.v6) << 24);

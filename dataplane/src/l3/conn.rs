@@ -28,7 +28,7 @@ use crate::wire::MacAddr;
 use crate::DropReason;
 
 /// `sender` of packets from an uplink (or'ed with the port).
-const UPLINK_SENDER: u32 = 1 << 31;
+pub(super) const UPLINK_SENDER: u32 = 1 << 31;
 
 /// What a direction's packets get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,13 +162,22 @@ impl Fwd {
 /// What a cached decision does to a packet, under the snapshot it was made in.
 #[inline]
 fn out_of(l3: &L3Tables, a: &FlowAction) -> FlowOut {
+    match cached(l3, a) {
+        Ok(f) => FlowOut::Forward(f),
+        Err(r) => FlowOut::Drop(r),
+    }
+}
+
+/// [`out_of`] as a rewrite or a drop reason (what a cached decision can be).
+#[inline(always)]
+pub(super) fn cached(l3: &L3Tables, a: &FlowAction) -> Result<Fwd, DropReason> {
     match a.act {
         Act::Forward => match l3.adjacencies.get(a.adj as usize) {
-            Some(adj) => FlowOut::Forward(Fwd::of(adj)),
-            None => FlowOut::Drop(DropReason::NoRoute),
+            Some(adj) => Ok(Fwd::of(adj)),
+            None => Err(DropReason::NoRoute),
         },
-        Act::Deny(r) => FlowOut::Drop(r),
-        Act::Undecided => FlowOut::Drop(DropReason::NoRoute),
+        Act::Deny(r) => Err(r),
+        Act::Undecided => Err(DropReason::NoRoute),
     }
 }
 

@@ -211,43 +211,6 @@ pub fn process<B: PacketBuf>(l3: &L3Tables, st: &mut L3State, in_port: PortIdx, 
     }
 }
 
-/// The flow-table hash of the frame's connection, for prefetching its index line and
-/// entry before the burst is processed (see `Pipeline::process_l3`). Only the common
-/// cases (TCP/UDP/SCTP and ICMP echo, not fragmented) are recognised; a wrong or missing
-/// hint costs a wasted prefetch, never a wrong decision: the real lookup rebuilds the key.
-#[inline]
-pub fn flow_hint(l3: &L3Tables, in_port: PortIdx, frame: &[u8]) -> Option<u64> {
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
-    let vrf = match l3.port_role.get(in_port as usize)? {
-        PortRole::Uplink(u) => u.vrf,
-        PortRole::Endpoints(_) => l3.endpoints.get(l3.endpoint_at(in_port, vlan, eth.src())? as usize)?.vrf,
-        _ => return None,
-    };
-    let ip = frame.get(eth.header_len()..)?;
-    let (src, dst, proto, l4, v6) = match eth.ethertype() {
-        EtherType::IPV4 => {
-            let p = Ipv4Packet::new_checked(ip).ok()?;
-            if p.is_fragment() {
-                return None;
-            }
-            (u128::from(p.src_u32()), u128::from(p.dst_u32()), p.protocol(), ip.get(p.header_len()..)?, false)
-        }
-        EtherType::IPV6 => {
-            let p = Ipv6Packet::new_checked(ip).ok()?;
-            (p.src_u128(), p.dst_u128(), p.next_header(), ip.get(40..)?, true)
-        }
-        _ => return None,
-    };
-    let (sport, dport) = match proto {
-        6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
-        1 if !v6 => echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)?,
-        58 if v6 => echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY)?,
-        _ => return None,
-    };
-    Some(FlowKey { src, dst, vrf, sport, dport, proto, v6 }.sym_hash())
-}
-
 /// Runs a frame of a bridged network's bridge domain past the network's gateway.
 ///
 /// Frames to the gateway MAC are routed (or answered) like frames from an endpoint port.
@@ -462,7 +425,7 @@ fn ipv4<B: PacketBuf>(cx: &Ctx<'_>, st: &mut L3State, pkt: &mut B, now_ms: u64, 
 /// The key ports of an ICMP(v6) echo (`l4`: its header): the identifier as the source port
 /// of a request and as the destination port of a reply, so a reply's key is its request's
 /// reversed. None for any other message type.
-fn echo_ports(l4: &[u8], request: u8, reply: u8) -> Option<(u16, u16)> {
+pub(super) fn echo_ports(l4: &[u8], request: u8, reply: u8) -> Option<(u16, u16)> {
     let id = u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?]);
     match *l4.first()? {
         t if t == request => Some((id, 0)),

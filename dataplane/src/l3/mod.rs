@@ -12,6 +12,7 @@
 
 pub mod build;
 pub mod conn;
+pub mod fast;
 pub mod forward;
 #[cfg(test)]
 pub(crate) mod fixture;

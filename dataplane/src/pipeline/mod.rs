@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::l2::stage::{Ingress, L2Counters, L2Decision};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent, NO_DOMAIN};
 use crate::flow::FlowConfig;
-use crate::l3::{forward, L3Out, L3State, PortRole};
+use crate::l3::{fast, forward, L3Out, L3State, PortRole};
 use crate::wire::ethernet::VLAN_TAG_LEN;
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
@@ -61,6 +61,9 @@ pub struct Pipeline {
     trace_worker: u16,
     /// The rx queue of the burst being processed, for trace records (set by the worker).
     pub rx_queue: u16,
+    /// Whether packets of decided connections take the fast path ([`fast`]). Always on
+    /// but in the tests that hold it to the full path's results.
+    pub fast_path: bool,
 }
 
 impl Pipeline {
@@ -71,7 +74,7 @@ impl Pipeline {
         fdb.reseed(&tables.l2);
         let mut l3 = L3State::new(flows);
         l3.epoch = tables.epoch;
-        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3, trace_sink: None, trace_worker: 0, rx_queue: 0 }
+        Pipeline { fdb, epoch: tables.l2_epoch, l2: L2Counters::default(), l3, trace_sink: None, trace_worker: 0, rx_queue: 0, fast_path: true }
     }
 
     /// Adopts a newly published snapshot: relearns MACs only if the L2 tables changed;
@@ -177,18 +180,26 @@ impl Pipeline {
         E: Egress<B>,
         I: IntoIterator<Item = B>,
     {
-        if !tables.l3.stateful || self.l3.flows.len() < PREFETCH_MIN_FLOWS {
+        if !tables.l3.stateful {
             for pkt in pkts {
                 self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
             }
             return;
         }
+        if self.l3.flows.len() < PREFETCH_MIN_FLOWS {
+            for pkt in pkts {
+                let p = fast::parse(&tables.l3, ingress.port, ingress.max_frame_len, pkt.data());
+                self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
+            }
+            return;
+        }
         // A big flow table misses the cache on nearly every lookup: two dependent misses
         // (index line, then entry) per packet. Taken packet after packet they queue up.
-        // Software-pipelined instead (DPDK l3fwd / VPP style): packet i+2D's index line
-        // and packet i+D's entry are requested while packet i is processed, so each miss
-        // has D packets' worth of work to arrive in, and only a few lines are in flight
-        // at a time (a whole burst's worth at once overflows the core's miss buffers).
+        // Software-pipelined instead (DPDK l3fwd / VPP style): packet i+2D is parsed and
+        // its index line requested, and packet i+D's entry, while packet i is processed,
+        // so each miss has D packets' worth of work to arrive in, and only a few lines are
+        // in flight at a time (a whole burst's worth at once overflows the core's miss
+        // buffers). The parse is the fast path's: done once per packet.
         let mut pkts = pkts.into_iter();
         loop {
             let mut slots: [Option<B>; PREFETCH_BURST] = std::array::from_fn(|_| None);
@@ -200,26 +211,49 @@ impl Pipeline {
             if n == 0 {
                 return;
             }
-            let mut hints = [None; PREFETCH_BURST];
+            let mut parsed: [Option<fast::Parsed>; PREFETCH_BURST] = [None; PREFETCH_BURST];
             for i in 0..n + 2 * PREFETCH_AHEAD {
-                if let Some(p) = slots.get(i).and_then(Option::as_ref) {
-                    let h = forward::flow_hint(&tables.l3, ingress.port, p.data());
-                    if let (Some(h), Some(slot)) = (h, hints.get_mut(i)) {
-                        self.l3.flows.prefetch_index(h);
-                        *slot = Some(h);
+                if let (Some(p), Some(out)) = (slots.get(i).and_then(Option::as_ref), parsed.get_mut(i)) {
+                    *out = fast::parse(&tables.l3, ingress.port, ingress.max_frame_len, p.data());
+                    if let Some(f) = out {
+                        self.l3.flows.prefetch_index(f.hash);
                     }
                 }
-                if let Some(Some(h)) = i.checked_sub(PREFETCH_AHEAD).and_then(|j| hints.get(j)) {
-                    self.l3.flows.prefetch_entry(*h);
+                if let Some(Some(f)) = i.checked_sub(PREFETCH_AHEAD).and_then(|j| parsed.get(j)) {
+                    self.l3.flows.prefetch_entry(f.hash);
                 }
-                if let Some(pkt) = i.checked_sub(2 * PREFETCH_AHEAD).and_then(|j| slots.get_mut(j)).and_then(Option::take) {
-                    self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
+                if let Some(j) = i.checked_sub(2 * PREFETCH_AHEAD) {
+                    if let Some(pkt) = slots.get_mut(j).and_then(Option::take) {
+                        let p = parsed.get(j).copied().flatten();
+                        self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
+                    }
                 }
             }
             if n < PREFETCH_BURST {
                 return;
             }
         }
+    }
+
+    /// One frame of the stateful routing path: the fast path when it is a decided
+    /// connection's (`p`: its parse), else the full path.
+    #[inline(always)]
+    fn route_stateful<B: PacketBuf, E: Egress<B>>(
+        &mut self,
+        tables: &Tables,
+        ingress: Ingress,
+        mut pkt: B,
+        p: Option<fast::Parsed>,
+        now_ms: u64,
+        egress: &mut E,
+    ) {
+        if let Some(p) = p.filter(|_| self.fast_path) {
+            if let Some(out) = fast::hit(&tables.l3, &mut self.l3, &p, pkt.data_mut(), now_ms) {
+                self.l3_egress(pkt, p.tagged(), out, egress);
+                return;
+            }
+        }
+        self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
     }
 
     /// One frame from a bridge port. `TRACED`: record the L2 decisions.

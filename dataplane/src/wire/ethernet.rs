@@ -182,6 +182,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Wraps `buffer` after [`check_len`](Self::check_len).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let f = Self::new_unchecked(buffer);
         f.check_len()?;
@@ -189,6 +190,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Checks every length the accessors rely on: the header, and the tag if announced.
+    #[inline]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {

@@ -1,0 +1,161 @@
+//! The established-connection fast path of the stateful routing path (what OVS calls its
+//! exact-match cache and VPP its session fast path).
+//!
+//! Uses: the frame, the ingress port's [`PortRole`], the worker's flow table.
+//! Sets: on a hit, exactly what the full path ([`super::forward::process`]) sets for that
+//! packet — the entry's counters, last-seen time and conntrack state, the frame's TTL,
+//! checksum and MACs, `counters.routed`.
+//! Next: `Some(L3Out)`, or `None`: the packet is not the common case (or not a hit), and
+//! the full path takes it, with nothing changed yet.
+//!
+//! Why: most packets belong to a connection whose direction is already decided under the
+//! current snapshot. For them the full path's generality (ARP, DHCP, ICMP errors,
+//! fragments, traces, the sender and VRF resolution spread over several handlers) is a
+//! long chain of branches and spills. Here one parse of the frame, done with the burst's
+//! prefetch pass, checks everything the full path would check before its flow lookup and
+//! bails out on anything unusual; then one lookup, the same accounting, the same rewrite.
+//!
+//! Which packets: untagged or 802.1Q frames to the port's own MAC (the network's gateway
+//! MAC on an endpoint port, the uplink's on an uplink), IPv4 with a valid header checksum,
+//! not fragmented, TCP/UDP/SCTP, unicast destination, TTL above 1, not oversize, not DHCP
+//! from an endpoint, and from an endpoint only from an address it may use. The equivalence
+//! with the full path is a property test (`pipeline::tests::fast_path_*`).
+
+use super::conn::{self, Act, UPLINK_SENDER};
+use super::{L3Out, L3Tables, PortRole};
+use crate::flow::{CtVerdict, FlowKey, TcpSegment};
+use crate::tables::PortIdx;
+use crate::wire::ethernet::{EthernetFrame, VLAN_TAG_LEN};
+use crate::wire::icmp::{icmpv4, icmpv6};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::Ipv6Packet;
+use crate::wire::EtherType;
+use crate::DropReason;
+
+use super::forward::{echo_ports, L3State};
+
+/// What the burst's pre-pass learned about a frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Parsed {
+    /// The flow-table hash of its connection (`key.sym_hash()`), for prefetching.
+    pub hash: u64,
+    /// The connection as the full path would build it.
+    key: FlowKey,
+    /// `FlowAction::sender` of the frame's sender.
+    sender: u32,
+    tcp: Option<TcpSegment>,
+    /// Whether [`hit`] may take it (else the hash is only a prefetch hint: IPv6, echo).
+    eligible: bool,
+    /// The frame carries an 802.1Q tag (as the pipeline tests it: TPID 0x8100).
+    tagged: bool,
+    l2_len: u8,
+}
+
+impl Parsed {
+    /// Whether the frame arrived tagged (for the egress VLAN rewrite).
+    #[inline(always)]
+    pub fn tagged(&self) -> bool {
+        self.tagged
+    }
+}
+
+/// Parses a frame from `in_port` for the fast path, or for the prefetch pass only.
+/// `max_frame_len`: the port's limit (untagged). `None`: nothing to look up (not IP,
+/// malformed, a fragment, another protocol); the full path decides what it is.
+#[inline(always)]
+pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) -> Option<Parsed> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
+    let (src_mac, dst_mac) = (eth.src(), eth.dst());
+    let (vrf, sender, our_mac, endpoint) = match l3.port_role.get(in_port as usize)? {
+        PortRole::Uplink(u) => {
+            if u.vlan != vlan {
+                return None;
+            }
+            (u.vrf, UPLINK_SENDER | u32::from(in_port), u.mac, None)
+        }
+        PortRole::Endpoints(_) => {
+            let e = l3.endpoint_at(in_port, vlan, src_mac)?;
+            let ep = l3.endpoints.get(e as usize)?;
+            (ep.vrf, e, l3.vrfs.get(ep.vrf as usize)?.gateway_mac, Some(ep))
+        }
+        PortRole::None => return None,
+    };
+    let l2_len = eth.header_len();
+    let tagged = frame.get(12..14) == Some(&[0x81, 0x00]);
+    let limit = max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
+    // The full path's own checks, in its order where it matters: any of them failing
+    // leaves the packet to it (as does an unknown VRF, which it drops).
+    let mut eligible = frame.len() <= limit && !dst_mac.is_multicast() && dst_mac == our_mac && l3.vrfs.get(vrf as usize).is_some();
+    let ip = frame.get(l2_len..)?;
+    let (src, dst, proto, l4, v6) = match eth.ethertype() {
+        EtherType::IPV4 => {
+            let p = Ipv4Packet::new_checked(ip).ok()?;
+            if p.is_fragment() {
+                return None;
+            }
+            let (src, dst) = (p.src_u32(), p.dst_u32());
+            eligible = eligible
+                && p.ttl() > 1
+                && !std::net::Ipv4Addr::from(dst).is_multicast()
+                && dst != u32::MAX
+                && p.verify_checksum()
+                && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac));
+            (u128::from(src), u128::from(dst), p.protocol(), ip.get(p.header_len()..usize::from(p.total_len()))?, false)
+        }
+        EtherType::IPV6 => {
+            let p = Ipv6Packet::new_checked(ip).ok()?;
+            eligible = false;
+            (p.src_u128(), p.dst_u128(), p.next_header(), ip.get(40..)?, true)
+        }
+        _ => return None,
+    };
+    let (sport, dport) = match proto {
+        6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
+        1 if !v6 => {
+            eligible = false;
+            echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)?
+        }
+        58 if v6 => echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY)?,
+        _ => return None,
+    };
+    // An endpoint's DHCP request is answered by the full path.
+    if endpoint.is_some() && proto == 17 && dport == 67 {
+        eligible = false;
+    }
+    let tcp = if proto == 6 && eligible { conn::tcp_segment(l4, l4.len()) } else { None };
+    let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
+    Some(Parsed { hash: key.sym_hash(), key, sender, tcp, eligible, tagged, l2_len: l2_len as u8 })
+}
+
+/// Forwards (or drops) a packet of a connection whose direction is decided under the
+/// current snapshot, exactly as the full path would; `None` (nothing changed) otherwise.
+/// `p` must be `parse` of this frame under the same tables.
+#[inline(always)]
+pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms: u64) -> Option<L3Out> {
+    if !p.eligible {
+        return None;
+    }
+    let (id, dir) = st.flows.lookup(&p.key, p.hash)?;
+    let e = st.flows.entry(id);
+    let a = e.action[dir as usize];
+    if e.epoch != st.flow_epoch() || a.act == Act::Undecided || a.sender != p.sender {
+        return None;
+    }
+    // Committed: from here on this is the full path's hit, step for step.
+    if let CtVerdict::Invalid(_) = st.flows.update(id, dir, frame.len() as u32, p.tcp.as_ref(), now_ms) {
+        return Some(L3Out::Drop(DropReason::CtInvalid));
+    }
+    match conn::cached(l3, &a) {
+        Ok(f) => {
+            let l2 = usize::from(p.l2_len);
+            Ipv4Packet::new_unchecked(&mut frame[l2..]).decrement_ttl();
+            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+            eth.set_dst(f.dst_mac);
+            eth.set_src(f.src_mac);
+            st.counters.routed += 1;
+            Some(L3Out::Tx { port: f.port, vlan: f.vlan })
+        }
+        Err(r) => Some(L3Out::Drop(r)),
+    }
+}
