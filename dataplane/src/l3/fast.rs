@@ -14,6 +14,9 @@
 //! long chain of branches and spills. Here one parse of the frame, done with the burst's
 //! prefetch pass, checks everything the full path would check before its flow lookup and
 //! bails out on anything unusual; then one lookup, the same accounting, the same rewrite.
+//! What only a hit needs (the header checksum, TCP's fields) is read after the lookup
+//! found a decided direction, so a new connection's first packet, which the full path
+//! parses again, pays for little more than the key and its hash here.
 //!
 //! Which packets: untagged or 802.1Q frames to the port's own MAC (the network's gateway
 //! MAC on an endpoint port, the uplink's on an uplink), IPv4 with a valid header checksum,
@@ -23,7 +26,7 @@
 
 use super::conn::{self, Act, UPLINK_SENDER};
 use super::{L3Out, L3Tables, PortRole};
-use crate::flow::{CtVerdict, FlowKey, TcpSegment};
+use crate::flow::{CtVerdict, FlowKey};
 use crate::tables::PortIdx;
 use crate::wire::ethernet::{EthernetFrame, VLAN_TAG_LEN};
 use crate::wire::icmp::{icmpv4, icmpv6};
@@ -43,7 +46,9 @@ pub struct Parsed {
     key: FlowKey,
     /// `FlowAction::sender` of the frame's sender.
     sender: u32,
-    tcp: Option<TcpSegment>,
+    /// Where the L4 header starts in the frame, and the datagram's L4 length.
+    l4_off: u16,
+    l4_len: u16,
     /// Whether [`hit`] may take it (else the hash is only a prefetch hint: IPv6, echo).
     eligible: bool,
     /// The frame carries an 802.1Q tag (as the pipeline tests it: TPID 0x8100).
@@ -88,7 +93,8 @@ pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) 
     // leaves the packet to it (as does an unknown VRF, which it drops).
     let mut eligible = frame.len() <= limit && !dst_mac.is_multicast() && dst_mac == our_mac && l3.vrfs.get(vrf as usize).is_some();
     let ip = frame.get(l2_len..)?;
-    let (src, dst, proto, l4, v6) = match eth.ethertype() {
+    // The L4 header's offset in the frame and its end (the datagram's, not the frame's).
+    let (src, dst, proto, l4_off, l4_end, v6) = match eth.ethertype() {
         EtherType::IPV4 => {
             let p = Ipv4Packet::new_checked(ip).ok()?;
             if p.is_fragment() {
@@ -99,17 +105,18 @@ pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) 
                 && p.ttl() > 1
                 && !std::net::Ipv4Addr::from(dst).is_multicast()
                 && dst != u32::MAX
-                && p.verify_checksum()
                 && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac));
-            (u128::from(src), u128::from(dst), p.protocol(), ip.get(p.header_len()..usize::from(p.total_len()))?, false)
+            (u128::from(src), u128::from(dst), p.protocol(), l2_len + p.header_len(), l2_len + usize::from(p.total_len()), false)
         }
         EtherType::IPV6 => {
             let p = Ipv6Packet::new_checked(ip).ok()?;
             eligible = false;
-            (p.src_u128(), p.dst_u128(), p.next_header(), ip.get(40..)?, true)
+            (p.src_u128(), p.dst_u128(), p.next_header(), l2_len + 40, frame.len(), true)
         }
         _ => return None,
     };
+    let l4 = frame.get(l4_off..l4_end)?;
+    eligible &= l4_end <= usize::from(u16::MAX);
     let (sport, dport) = match proto {
         6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
         1 if !v6 => {
@@ -123,9 +130,8 @@ pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) 
     if endpoint.is_some() && proto == 17 && dport == 67 {
         eligible = false;
     }
-    let tcp = if proto == 6 && eligible { conn::tcp_segment(l4, l4.len()) } else { None };
     let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
-    Some(Parsed { hash: key.sym_hash(), key, sender, tcp, eligible, tagged, l2_len: l2_len as u8 })
+    Some(Parsed { hash: key.sym_hash(), key, sender, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
 }
 
 /// Forwards (or drops) a packet of a connection whose direction is decided under the
@@ -142,13 +148,24 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if e.epoch != st.flow_epoch() || a.act == Act::Undecided || a.sender != p.sender {
         return None;
     }
+    // What only a hit needs, checked only for one (a new connection's first packet pays
+    // the full path's parse anyway): the header checksum, and TCP's fields.
+    let l2 = usize::from(p.l2_len);
+    if !Ipv4Packet::new_unchecked(frame.get(l2..)?).verify_checksum() {
+        return None;
+    }
+    let tcp = if p.key.proto == 6 {
+        let (off, len) = (usize::from(p.l4_off), usize::from(p.l4_len));
+        conn::tcp_segment(frame.get(off..off + len)?, len)
+    } else {
+        None
+    };
     // Committed: from here on this is the full path's hit, step for step.
-    if let CtVerdict::Invalid(_) = st.flows.update(id, dir, frame.len() as u32, p.tcp.as_ref(), now_ms) {
+    if let CtVerdict::Invalid(_) = st.flows.update(id, dir, frame.len() as u32, tcp.as_ref(), now_ms) {
         return Some(L3Out::Drop(DropReason::CtInvalid));
     }
     match conn::cached(l3, &a) {
         Ok(f) => {
-            let l2 = usize::from(p.l2_len);
             Ipv4Packet::new_unchecked(&mut frame[l2..]).decrement_ttl();
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
             eth.set_dst(f.dst_mac);
