@@ -115,6 +115,21 @@ pub fn udp4(s: Ipv4Addr, d: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) ->
     u
 }
 
+/// A 20-byte TCP header (window 65535, no options, checksum over the IPv4 pseudo-header).
+pub fn tcp4(s: Ipv4Addr, d: Ipv4Addr, sport: u16, dport: u16, flags: u8, seq: u32, ack: u32) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let sum = checksum::pseudo_header_v4(s.octets(), d.octets(), 6, 20) + checksum::sum(&t);
+    t[16..18].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+    t
+}
+
 /// An ICMPv4 echo request with a valid checksum.
 pub fn echo4(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut m = vec![8u8, 0, 0, 0];

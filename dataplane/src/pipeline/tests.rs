@@ -426,17 +426,6 @@ mod fast_path {
         }
     }
 
-    fn tcp(sport: u16, dport: u16, flags: u8, seq: u32) -> Vec<u8> {
-        let mut t = vec![0u8; 20];
-        t[0..2].copy_from_slice(&sport.to_be_bytes());
-        t[2..4].copy_from_slice(&dport.to_be_bytes());
-        t[4..8].copy_from_slice(&seq.to_be_bytes());
-        t[12] = 5 << 4;
-        t[13] = flags;
-        t[14..16].copy_from_slice(&65535u16.to_be_bytes());
-        t
-    }
-
     /// One frame, from small choices (each field's range picks among a few cases).
     #[derive(Clone, Debug)]
     struct F {
@@ -483,7 +472,7 @@ mod fast_path {
         let (proto, l4) = match f.proto {
             0 | 1 => {
                 let (sp, dp) = ports([80, 22][f.proto as usize]);
-                (6, tcp(sp, dp, f.flags & 0x1f, u32::from(f.flags) << 20))
+                (6, tcp4(src, dst, sp, dp, f.flags & 0x1f, u32::from(f.flags) << 20, 0))
             }
             2 => {
                 let (sp, dp) = ports(53);

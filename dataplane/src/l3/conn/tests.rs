@@ -68,17 +68,7 @@ fn with_policy(spec: &PolicySpec) -> L3Tables {
 }
 
 fn tcp4(s: &str, d: &str, sport: u16, dport: u16, flags: u8, seq: u32, ack: u32) -> Vec<u8> {
-    let mut t = vec![0u8; 20];
-    t[0..2].copy_from_slice(&sport.to_be_bytes());
-    t[2..4].copy_from_slice(&dport.to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
-    let sum = checksum::pseudo_header_v4(ip4(s).octets(), ip4(d).octets(), 6, 20) + checksum::sum(&t);
-    t[16..18].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
-    t
+    crate::l3::fixture::tcp4(ip4(s), ip4(d), sport, dport, flags, seq, ack)
 }
 
 /// From a (port 0) or b (port 1, VLAN 7) to the other, through blue's gateway.
