@@ -22,7 +22,7 @@
 //! MAC on an endpoint port, the uplink's on an uplink), IPv4 with a valid header checksum,
 //! not fragmented, TCP/UDP/SCTP, unicast destination, TTL above 1, not oversize, not DHCP
 //! from an endpoint, and from an endpoint only from an address it may use. The equivalence
-//! with the full path is a property test (`pipeline::tests::fast_path_*`).
+//! with the full path is a property test (`pipeline::tests::fast_path`).
 
 use super::conn::{self, Act, UPLINK_SENDER};
 use super::{L3Out, L3Tables, PortRole};
