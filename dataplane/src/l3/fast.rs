@@ -166,7 +166,10 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     }
     match conn::cached(l3, &a) {
         Ok(f) => {
-            Ipv4Packet::new_unchecked(&mut frame[l2..]).decrement_ttl();
+            // In bounds: the parse checked the header there (and `get` above saw it).
+            if let Some(ip) = frame.get_mut(l2..) {
+                Ipv4Packet::new_unchecked(ip).decrement_ttl();
+            }
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
             eth.set_dst(f.dst_mac);
             eth.set_src(f.src_mac);
