@@ -54,6 +54,15 @@ pub struct Ingress {
     pub max_frame_len: u32,
 }
 
+impl Ingress {
+    /// Whether a frame of `len` bytes fits the port: its limit, plus the tag's 4 bytes
+    /// when the frame is tagged.
+    #[inline(always)]
+    pub fn fits(&self, len: usize, tagged: bool) -> bool {
+        len <= self.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 }
+    }
+}
+
 /// Classifies one frame from `ingress`: validates it, learns its source, decides its
 /// destination. `on_learn` is told of new and moved MACs (to share them with other
 /// workers).
@@ -72,10 +81,9 @@ pub fn classify(
         Err(WireError::Truncated) => return L2Decision::drop(DropReason::Runt),
         Err(WireError::TruncatedVlan) => return L2Decision::drop(DropReason::TruncatedVlan),
     };
-    let Ingress { port: in_port, max_frame_len } = ingress;
+    let in_port = ingress.port;
     let tag = eth.vlan();
-    let limit = max_frame_len as usize + if tag.is_some() { VLAN_TAG_LEN } else { 0 };
-    if frame.len() > limit {
+    if !ingress.fits(frame.len(), tag.is_some()) {
         return L2Decision::drop(DropReason::Oversize);
     }
     let domain = match l2.ingress_domain(in_port, tag.map(|t| t.vid())) {

@@ -28,7 +28,13 @@ use crate::wire::MacAddr;
 use crate::DropReason;
 
 /// `sender` of packets from an uplink (or'ed with the port).
-pub(super) const UPLINK_SENDER: u32 = 1 << 31;
+const UPLINK_SENDER: u32 = 1 << 31;
+
+/// `FlowAction::sender` of packets from the uplink on `port`.
+#[inline(always)]
+pub(super) fn uplink_sender(port: PortIdx) -> u32 {
+    UPLINK_SENDER | u32::from(port)
+}
 
 /// What a direction's packets get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -141,7 +147,7 @@ pub(super) enum FlowOut {
 fn sender_id(cx: &Ctx<'_>) -> u32 {
     match cx.sender {
         Sender::Endpoint(i, _) => i,
-        Sender::Uplink(_) => UPLINK_SENDER | cx.in_port as u32,
+        Sender::Uplink(_) => uplink_sender(cx.in_port),
     }
 }
 

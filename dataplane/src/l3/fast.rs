@@ -24,11 +24,11 @@
 //! from an endpoint, and from an endpoint only from an address it may use. The equivalence
 //! with the full path is a property test (`pipeline::tests::fast_path`).
 
-use super::conn::{self, Act, UPLINK_SENDER};
+use super::conn::{self, Act};
 use super::{L3Out, L3Tables, PortRole};
 use crate::flow::{CtVerdict, FlowKey};
-use crate::tables::PortIdx;
-use crate::wire::ethernet::{EthernetFrame, VLAN_TAG_LEN};
+use crate::l2::stage::Ingress;
+use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{icmpv4, icmpv6};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;
@@ -64,11 +64,12 @@ impl Parsed {
     }
 }
 
-/// Parses a frame from `in_port` for the fast path, or for the prefetch pass only.
-/// `max_frame_len`: the port's limit (untagged). `None`: nothing to look up (not IP,
-/// malformed, a fragment, another protocol); the full path decides what it is.
+/// Parses a frame from `ingress` for the fast path, or for the prefetch pass only.
+/// `None`: nothing to look up (not IP, malformed, a fragment, another protocol, an
+/// unknown sender or VRF); the full path decides what it is.
 #[inline(always)]
-pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) -> Option<Parsed> {
+pub fn parse(l3: &L3Tables, ingress: Ingress, frame: &[u8]) -> Option<Parsed> {
+    let in_port = ingress.port;
     let eth = EthernetFrame::new_checked(frame).ok()?;
     let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
     let (src_mac, dst_mac) = (eth.src(), eth.dst());
@@ -77,7 +78,8 @@ pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) 
             if u.vlan != vlan {
                 return None;
             }
-            (u.vrf, UPLINK_SENDER | u32::from(in_port), u.mac, None)
+            l3.vrfs.get(u.vrf as usize)?;
+            (u.vrf, conn::uplink_sender(in_port), u.mac, None)
         }
         PortRole::Endpoints(_) => {
             let e = l3.endpoint_at(in_port, vlan, src_mac)?;
@@ -88,10 +90,8 @@ pub fn parse(l3: &L3Tables, in_port: PortIdx, max_frame_len: u32, frame: &[u8]) 
     };
     let l2_len = eth.header_len();
     let tagged = frame.get(12..14) == Some(&[0x81, 0x00]);
-    let limit = max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
-    // The full path's own checks, in its order where it matters: any of them failing
-    // leaves the packet to it (as does an unknown VRF, which it drops).
-    let mut eligible = frame.len() <= limit && !dst_mac.is_multicast() && dst_mac == our_mac && l3.vrfs.get(vrf as usize).is_some();
+    // The full path's own checks: any of them failing leaves the packet to it.
+    let mut eligible = ingress.fits(frame.len(), tagged) && !dst_mac.is_multicast() && dst_mac == our_mac;
     let ip = frame.get(l2_len..)?;
     // The L4 header's offset in the frame and its end (the datagram's, not the frame's).
     let (src, dst, proto, l4_off, l4_end, v6) = match eth.ethertype() {

@@ -15,7 +15,6 @@ use crate::l2::stage::{Ingress, L2Counters, L2Decision};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent, NO_DOMAIN};
 use crate::flow::FlowConfig;
 use crate::l3::{fast, forward, L3Out, L3State, PortRole};
-use crate::wire::ethernet::VLAN_TAG_LEN;
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
 use crate::trace::{Learn, Step, TraceControl};
@@ -189,7 +188,7 @@ impl Pipeline {
         }
         if self.l3.flows.len() < PREFETCH_MIN_FLOWS {
             for pkt in pkts {
-                let p = fast::parse(&tables.l3, ingress.port, ingress.max_frame_len, pkt.data());
+                let p = fast::parse(&tables.l3, ingress, pkt.data());
                 self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
             }
             return;
@@ -215,7 +214,7 @@ impl Pipeline {
             let mut parsed: [Option<fast::Parsed>; PREFETCH_BURST] = [None; PREFETCH_BURST];
             for i in 0..n + 2 * PREFETCH_AHEAD {
                 if let (Some(p), Some(out)) = (slots.get(i).and_then(Option::as_ref), parsed.get_mut(i)) {
-                    *out = fast::parse(&tables.l3, ingress.port, ingress.max_frame_len, p.data());
+                    *out = fast::parse(&tables.l3, ingress, p.data());
                     if let Some(f) = out {
                         self.l3.flows.prefetch_index(f.hash);
                     }
@@ -341,8 +340,7 @@ impl Pipeline {
         egress: &mut E,
     ) {
         let tagged = pkt.data().get(12..14) == Some(&[0x81, 0x00]);
-        let limit = ingress.max_frame_len as usize + if tagged { VLAN_TAG_LEN } else { 0 };
-        if pkt.len() > limit {
+        if !ingress.fits(pkt.len(), tagged) {
             egress.discard(pkt, DropReason::Oversize);
             return;
         }

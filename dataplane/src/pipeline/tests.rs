@@ -610,7 +610,7 @@ mod fast_path {
         let mut out = Ordered::default();
         p.process(&t, port, [HeapBuf::new(&frame)], 0, &mut out, &mut |_| {});
         assert_eq!(p.l3.counters.flows_created, 1);
-        let parsed = fast::parse(&t.l3, port, 1514, &frame).expect("parsed");
+        let parsed = fast::parse(&t.l3, Ingress { port, max_frame_len: 1514 }, &frame).expect("parsed");
         let mut copy = frame.clone();
         let hit = fast::hit(&t.l3, &mut p.l3, &parsed, &mut copy, 1);
         assert_eq!(hit, Some(L3Out::Tx { port: 1, vlan: Some(7) }));
