@@ -15,6 +15,8 @@
 //! shape outside the timed region (pop the pushed VLAN tag, write the next destination
 //! MACs) before the next chunk. Clock overhead is two reads per 1,024 packets.
 
+pub mod stateful;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,26 @@
+//! Runs the stateful bench's rotation a fixed number of times, for tools that count
+//! rather than time (the VM's clock is too noisy for few-percent changes), e.g.
+//!
+//! ```text
+//! cargo build --release -p sluice-perf --example stateful
+//! valgrind --tool=callgrind --branch-sim=yes --cache-sim=yes \
+//!     --toggle-collect='*StatefulBench*measure*' target/release/examples/stateful 65536 10 64
+//! ```
+//!
+//! Arguments: connections (default 1024), rules (10), rounds over all frames (16),
+//! `full` to hold packets to the full path. Prints the packets it timed and ns/packet.
+
+use sluice_perf::stateful::StatefulBench;
+use sluice_perf::BURST;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, default: u64| args.get(i).map_or(default, |a| a.parse().expect("a number"));
+    let (flows, rules, rounds) = (num(0, 1024) as u32, num(1, 10) as usize, num(2, 16));
+    let fast = args.get(3).is_none_or(|a| a != "full");
+    let mut b = StatefulBench::new(flows, rules, fast);
+    let bursts = rounds * (b.frames() / BURST) as u64;
+    let t = b.measure(bursts);
+    let packets = bursts * BURST as u64;
+    println!("{packets} packets, {:.1} ns/packet", t.as_nanos() as f64 / packets as f64);
+}
