@@ -7,8 +7,9 @@
 //!     --toggle-collect='*StatefulBench*measure*' target/release/examples/stateful 65536 10 64
 //! ```
 //!
-//! Arguments: connections (default 1024), rules (10), rounds over all frames (16),
-//! `full` to hold packets to the full path. Prints the packets it timed and ns/packet.
+//! Arguments: connections (default 1024), rules (10), rounds over all frames (16), then
+//! any of `full` (hold packets to the full path) and `shuffled` (replay in a random
+//! order). Prints the packets it timed and ns/packet.
 
 use sluice_perf::stateful::StatefulBench;
 use sluice_perf::BURST;
@@ -17,8 +18,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, default: u64| args.get(i).map_or(default, |a| a.parse().expect("a number"));
     let (flows, rules, rounds) = (num(0, 1024) as u32, num(1, 10) as usize, num(2, 16));
-    let fast = args.get(3).is_none_or(|a| a != "full");
-    let mut b = StatefulBench::new(flows, rules, fast);
+    let flag = |f: &str| args.iter().skip(3).any(|a| a == f);
+    let mut b = StatefulBench::new(flows, rules, !flag("full"), flag("shuffled"));
     let bursts = rounds * (b.frames() / BURST) as u64;
     let t = b.measure(bursts);
     let packets = bursts * BURST as u64;

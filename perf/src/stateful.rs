@@ -6,7 +6,11 @@
 //! accounting, rewrite) and how it grows with the table, without the pcap PMD's copies.
 //!
 //! Every frame is one connection's next packet: the first round (untimed, in `new`)
-//! creates the connections, every timed one hits them. Frames are restored to their
+//! creates the connections, every timed one hits them, in creation order or (`shuffled`)
+//! in a fixed random order. Creation order is what a pcap replay gives, and it flatters
+//! the table: entries are handed out one after the other, so the replay walks them
+//! sequentially and the hardware prefetcher streams them; shuffled, every entry is a
+//! random access, as with real traffic. Frames are restored to their
 //! original bytes (TTL, checksum, MACs) outside the timed region, so every round sees the
 //! same input; `measure` checks that every packet was routed and none dropped.
 
@@ -142,8 +146,9 @@ pub struct StatefulBench {
 impl StatefulBench {
     /// Builds the topology with a policy of `rules` rules and a flow table of twice
     /// `flows` entries (bench.sh's default), and creates the connections (untimed).
-    /// `fast_path: false` holds every packet to the full routing path.
-    pub fn new(flows: u32, rules: usize, fast_path: bool) -> StatefulBench {
+    /// `fast_path: false` holds every packet to the full routing path; `shuffled`
+    /// replays the connections in a random order rather than the one they were created in.
+    pub fn new(flows: u32, rules: usize, fast_path: bool, shuffled: bool) -> StatefulBench {
         let tables = tables(rules);
         let config = FlowConfig { capacity: (2 * flows).max(1024), ..FlowConfig::default() };
         let mut pipeline = Pipeline::new(&tables, &config);
@@ -156,6 +161,9 @@ impl StatefulBench {
         let mut b = StatefulBench { tables, pipeline, originals, bursts, sink, next: 0 };
         let all = b.bursts.len();
         b.run(all);
+        if shuffled {
+            crate::shuffle(&mut b.originals, 0x5eed_f10e);
+        }
         b.refill(0);
         assert_eq!(b.pipeline.l3.flows.len(), flows as usize, "one connection per flow");
         b.sink.sent = 0;
@@ -216,8 +224,8 @@ mod tests {
     /// restored frames still hit their connections (no new ones) round after round.
     #[test]
     fn every_frame_is_routed_round_after_round() {
-        for fast in [true, false] {
-            let mut b = StatefulBench::new(100, 10, fast);
+        for (fast, shuffled) in [(true, false), (false, false), (true, true)] {
+            let mut b = StatefulBench::new(100, 10, fast, shuffled);
             assert_eq!(b.frames(), 128);
             b.measure(4 * 3 + 1);
             assert_eq!(b.pipeline.l3.counters.flows_created, 100, "fast path {fast}");
