@@ -4,8 +4,11 @@
 //! A packet picked by the packet trace ([`crate::trace`]) runs through the same stages
 //! with its decisions recorded; the others pay one check per burst and per stage.
 //!
-//! Today the pipeline is the L2 learning switch. Later stages (decap, flow cache, policy,
-//! NAT, routing, encap) slot in between classification and egress. The pipeline is
+//! A burst from a bridge port goes through the L2 stage ([`classify`]); a burst from an
+//! endpoint port or an uplink through the routing path: the established-connection fast
+//! path ([`fast`]) when stateful, else, or when it declines, the full path
+//! ([`forward::process`]: local answers, conntrack, policy, routing). Tunnel decap, NAT
+//! and encap will slot in there. The pipeline is
 //! generic over the buffer type and the egress, so it runs in unit tests and criterion
 //! benches on [`crate::packet::HeapBuf`] exactly as it runs on DPDK mbufs in a worker.
 
