@@ -1,11 +1,17 @@
 //! Runs the stateful bench's rotation a fixed number of times, for tools that count
-//! rather than time (the VM's clock is too noisy for few-percent changes), e.g.
+//! rather than time (the VM's clock is too noisy for few-percent changes). The pipeline is
+//! inlined into `main`, so there is no function to toggle collection on: count two runs
+//! that differ only in rounds, and divide the difference by the packets between them:
 //!
 //! ```text
 //! cargo build --release -p sluice-perf --example stateful
-//! valgrind --tool=callgrind --branch-sim=yes --cache-sim=yes \
-//!     --toggle-collect='*StatefulBench*measure*' target/release/examples/stateful 65536 10 64
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/stateful 1024 10 4
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/stateful 1024 10 12
+//! # (I refs of the second - of the first) / (8 x 1024) = instructions per packet
 //! ```
+//!
+//! Timing runs: pinned (`taskset -c 1`), alternating the builds compared, the minimum of
+//! several runs as the estimate.
 //!
 //! Arguments: connections (default 1024), rules (10), rounds over all frames (16), then
 //! any of `full` (hold packets to the full path) and `shuffled` (replay in a random

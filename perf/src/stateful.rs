@@ -1,7 +1,7 @@
 //! The stateful routing path without DPDK: the topology of `scripts/bench.sh --policy`
 //! (an uplink, one endpoint behind it, conntrack + a NetworkPolicy of `rules` rules on
-//! the endpoint) fed with UDP frames of `flows` established connections, in creation
-//! order, as the pcap replay does. It measures what the system benchmark cannot separate
+//! the endpoint) fed with UDP frames of `flows` established connections. It measures
+//! what the system benchmark cannot separate
 //! on a noisy VM: the worker's own cost per packet (parse, flow lookup, conntrack
 //! accounting, rewrite) and how it grows with the table, without the pcap PMD's copies.
 //!
