@@ -94,6 +94,18 @@ pub fn run(cfg: &Config, opts: &RunOptions, started: Instant) -> Result<Report, 
         })?;
         handles.push(h);
     }
+    // Forwarding starts when every worker polls: a worker sets its `seen` epoch once its
+    // pipeline is built (tens of ms in release; in a debug build, under contention for the
+    // core, it can take seconds), and `startup_ms` and `--duration` count from there. A
+    // worker that failed, or a stop, ends the wait; so does a minute, as a bound.
+    let ready_by = Instant::now() + Duration::from_secs(60);
+    while handles.iter().enumerate().any(|(i, h)| !h.is_finished() && shared.seen[i].load(Ordering::Acquire) == 0)
+        && !stop.load(Ordering::Relaxed)
+        && shared.running.load(Ordering::Relaxed)
+        && Instant::now() < ready_by
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let startup_ms = started.elapsed().as_secs_f64() * 1e3;
     let t0 = Instant::now();
     tracing::info!(startup_ms, workers = handles.len(), ports = n_ports, "forwarding");

@@ -241,10 +241,12 @@ pub fn run(spec: WorkerSpec, shared: &Shared) -> Result<(), dpdk::DpdkError> {
     let seen = &shared.seen[spec.id];
     let tx_queue = spec.id as u16;
     let mut tables = shared.tables.load_full();
-    seen.store(tables.epoch, Ordering::Release);
-    tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = tables.io.workers.get(spec.id).map_or(0, |w| w.rx.len()), "worker started");
     let mut pipeline = Pipeline::new(&tables, &shared.flows);
     pipeline.attach_trace(Arc::clone(&shared.trace), spec.id as u16);
+    // Ready: the pipeline (flow table and all) is built and the next thing is polling. The
+    // launcher waits for this before it counts the switch as forwarding.
+    seen.store(tables.epoch, Ordering::Release);
+    tracing::info!(worker = spec.id, core = ?spec.core, lcore, rx_queues = tables.io.workers.get(spec.id).map_or(0, |w| w.rx.len()), "worker started");
     let mut flow_stats_seen = pipeline.l3.flows.stats();
     // One buffer per possible port slot: ports come and go with the I/O map.
     const { assert!(MAX_PORTS <= 32, "TxSide::pending has a bit per port") };
