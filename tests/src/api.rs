@@ -15,8 +15,10 @@ use crate::{run_sluice, spawn_sluice, Finished, Report, Sandbox, Sluice, GRACE};
 /// `--duration` of every daemon: long enough for any test, which stops it with SIGTERM.
 pub const RUN_S: u64 = 20;
 
-/// How long a daemon may take to answer on its socket after it was started.
-pub const READY: Duration = Duration::from_secs(5);
+/// How long a daemon may take to answer on its socket after it was started. The API comes
+/// up once every worker polls, and a debug build's workers, sharing a core with parallel
+/// tests' busy pollers, can take seconds to build their tables: a bound, not a target.
+pub const READY: Duration = Duration::from_secs(15);
 
 /// One API request's limit: the control thread never blocks, so this is generous.
 pub const REQUEST_LIMIT: Duration = Duration::from_secs(10);
