@@ -14,6 +14,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use sluice_dataplane::dpdk::HugeArray;
+use sluice_perf::shuffle;
 
 /// One cache line: the index of the next line of the walk, and padding.
 #[derive(Clone, Copy, Default)]
@@ -30,16 +31,10 @@ fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("MiB")).collect();
     for mib in if sizes.is_empty() { vec![1, 4, 8, 16, 32, 64, 256] } else { sizes } {
         let n = (mib << 20) / 64;
-        // A random cyclic permutation (xorshift Fisher-Yates): every line visited once
-        // per cycle, in an order no prefetcher can follow.
+        // A random cyclic permutation: every line visited once per cycle, in an order no
+        // prefetcher can follow.
         let mut order: Vec<u32> = (0..n as u32).collect();
-        let mut s = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..n).rev() {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            order.swap(i, (s % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut order, 0x2545_f491_4f6c_dd1d);
         let mut lines: HugeArray<Line> = HugeArray::new(n, |_| Line::default());
         for i in 0..n {
             lines[order[i] as usize].next = order[(i + 1) % n];

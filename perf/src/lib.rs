@@ -61,7 +61,7 @@ pub fn frame(dst: MacAddr, src: MacAddr, vid: Option<u16>) -> [u8; FRAME_LEN] {
 }
 
 /// xorshift64*: a reproducible shuffle without a `rand` dependency.
-pub(crate) fn shuffle<T>(v: &mut [T], mut seed: u64) {
+pub fn shuffle<T>(v: &mut [T], mut seed: u64) {
     for i in (1..v.len()).rev() {
         seed ^= seed >> 12;
         seed ^= seed << 25;
