@@ -10,7 +10,7 @@ pub use hyper::{Method, StatusCode};
 use serde_json::Value;
 use sluice_control::api::client;
 
-use crate::{run_sluice, spawn_sluice, Finished, Report, Sandbox, Sluice, GRACE};
+use crate::{af_packet_fanout_collision, run_sluice, say, spawn_sluice, Finished, Report, Sandbox, Sluice, GRACE, START_ATTEMPTS};
 
 /// `--duration` of every daemon: long enough for any test, which stops it with SIGTERM.
 pub const RUN_S: u64 = 20;
@@ -136,32 +136,49 @@ impl Daemon {
     }
 
     /// Starts sluice on `config` with the API at `socket` and waits until it answers.
+    /// Starts again (up to [`START_ATTEMPTS`]) when an af_packet port collided with a parallel
+    /// test's sluice on its fanout group ([`af_packet_fanout_collision`]).
     pub fn start_at(sb: &Sandbox, tag: &str, config: &Path, socket: &Path, extra: &[&str]) -> Daemon {
-        let mut d = spawn_daemon(sb, tag, config, socket, extra);
-        d.wait_ready();
-        d
+        for attempt in 1.. {
+            let mut d = spawn_daemon(sb, tag, config, socket, extra);
+            match d.try_ready() {
+                Ok(()) => return d,
+                Err(why) if attempt < START_ATTEMPTS && af_packet_fanout_collision(&d.sluice.stderr_now()) => {
+                    say(&format!("{tag}: af_packet fanout group collision with a parallel test's sluice, starting again ({why})"));
+                }
+                Err(why) => panic!("{why}\n{}", d.output()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// Waits (at most [`READY`]) until the socket file exists and `GET /v1/stats`
     /// answers 200 (a stale socket file from a killed run refuses connections until the
     /// new daemon has replaced it). Panics with sluice's output if it exits or times out.
     pub fn wait_ready(&mut self) {
+        if let Err(why) = self.try_ready() {
+            panic!("{why}\n{}", self.output());
+        }
+    }
+
+    /// [`Daemon::wait_ready`] that returns why it is not ready instead of panicking.
+    fn try_ready(&mut self) -> Result<(), String> {
         let t0 = Instant::now();
         let mut last = String::from("socket file not there yet");
         while t0.elapsed() < READY {
             if self.exited() {
-                panic!("sluice exited before its API answered ({last})\n{}", self.output());
+                return Err(format!("sluice exited before its API answered ({last})"));
             }
             if self.socket.exists() {
                 match request(&self.socket, Method::GET, "/v1/stats", None) {
-                    Ok(a) if a.status == StatusCode::OK => return,
+                    Ok(a) if a.status == StatusCode::OK => return Ok(()),
                     Ok(a) => last = format!("GET /v1/stats: {} {}", a.status, a.text()),
                     Err(e) => last = e,
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("the API at {} did not answer within {READY:?} ({last})\n{}", self.socket.display(), self.output());
+        Err(format!("the API at {} did not answer within {READY:?} ({last})", self.socket.display()))
     }
 
     /// Whether the process has exited.

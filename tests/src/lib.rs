@@ -242,6 +242,20 @@ pub struct Finished {
     pub args: Vec<String>,
 }
 
+/// How many times the start helpers start sluice when its af_packet probe hits a fanout
+/// group collision (see [`af_packet_fanout_collision`]).
+pub const START_ATTEMPTS: u32 = 3;
+
+/// Whether sluice's output shows DPDK's af_packet probe refused by the kernel for its
+/// PACKET_FANOUT group. DPDK 22.11 names the group `(pid ^ ifindex) & 0xffff` (not
+/// configurable), and fanout groups are per network namespace: when two sluice processes of
+/// parallel tests, in the root namespace, have `pid ^ ifindex` equal for different
+/// interfaces, the second socket cannot join the first's group (EINVAL) and the device is
+/// not created. A new process has a new pid, so starting again resolves it.
+pub fn af_packet_fanout_collision(stderr: &str) -> bool {
+    stderr.contains("could not set PACKET_FANOUT")
+}
+
 /// Starts `sluice <args>` in `cwd` with stdout/stderr going to files in `cwd` (`<tag>.out`,
 /// `<tag>.err`). `stats` is the `--stats-json` path if the args name one.
 pub fn spawn_sluice(cwd: &Path, tag: &str, args: &[String], stats: Option<PathBuf>) -> Sluice {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sluice_tests::*;
 
 /// Removes the namespaces and links it registered, on drop (shared with the L3 tests).
-use sluice_tests::l3::NetnsGuard as NetGuard;
+use sluice_tests::l3::{start_sluice_bg, NetnsGuard as NetGuard};
 
 /// One namespace with a veth: `inner` inside it, `outer` in the root namespace (the
 /// end sluice attaches to).
@@ -112,19 +112,6 @@ fn capture(p: &Peer, file: &Path, log: &Path) -> Bg {
     }
 }
 
-/// Starts sluice on `yaml` and waits until its workers are polling.
-fn start_sluice(sb: &Sandbox, tag: &str, yaml: &str, max_s: u32) -> Sluice {
-    let cfg = sb.write_config(&format!("{tag}.yaml"), yaml).display().to_string();
-    let stats = format!("{tag}.json");
-    let args: Vec<String> =
-        ["--log", "info", "run", "--config", &cfg, "--duration", &max_s.to_string(), "--stats-json", &stats, "--interval", "0"]
-            .map(String::from)
-            .to_vec();
-    let mut s = spawn_sluice(sb.path(), tag, &args, Some(sb.file(&stats)));
-    assert!(s.wait_for_stderr(" forwarding", Duration::from_secs(15)), "sluice did not start forwarding:\n{}", s.stderr_now());
-    s
-}
-
 /// `ping -c 3` from `ns` to `ip`, up to 3 attempts; returns the last output and whether
 /// an attempt got every reply.
 fn ping(ns: &str, ip: &str) -> (bool, String) {
@@ -161,7 +148,7 @@ fn ping_between_namespaces_learns_and_stops_flooding() {
             .map(|(n, p, i)| format!("  - {{name: {n}, devargs: \"net_af_packet{i},iface={},qpairs=1\"}}\n", p.outer))
             .collect::<String>()
     );
-    let s = start_sluice(&sb, "ping", &yaml, 30);
+    let s = start_sluice_bg(&sb, "ping", &yaml, 30);
     let (ok, log) = ping(&a.ns, "10.77.0.2");
     s.terminate();
     let f = s.wait(Duration::from_secs(40));
@@ -271,7 +258,7 @@ bridges:
     let script = sb.file("vlan.py");
     std::fs::write(&script, SCAPY_VLAN).unwrap();
     let replies = sb.file("replies.pcap");
-    let s = start_sluice(&sb, "vlan", &yaml, 30);
+    let s = start_sluice_bg(&sb, "vlan", &yaml, 30);
     let (ok, out) =
         sh("ip", &["netns", "exec", &a.ns, &py, &script.display().to_string(), &a.inner, ma, &replies.display().to_string()]);
     s.terminate();
