@@ -17,16 +17,20 @@
 //!   free list, a bucketed index of slab indices (`index.rs`: 64-byte buckets of 7
 //!   tagged slots) sized for twice the capacity (so it never grows), 65,536 per-VRF
 //!   counters, and the timer wheel.
-//! * An entry is two cache lines (128 bytes), all a packet of an established connection
-//!   touches: line 0 the key (stored in 40 bytes) and both directions' cached actions,
-//!   line 1 epoch, timeout, last-seen time, counters, wheel links and conntrack state.
-//!   What only inserts, strict TCP window tracking and `show flows` read (creation time,
-//!   TCP windows) sits in a parallel cold array. A lookup is one index line and one
-//!   aligned pair of entry lines; 64k connections are 8 MiB of hot entries.
+//! * An entry is one cache line (64 bytes), all a packet of an established connection
+//!   touches: the key in 16 bytes (addresses folded to 32 bits, exact for IPv4), both
+//!   directions' cached actions, epoch, last-seen time, 32-bit counters and conntrack
+//!   state; the idle timeout is derived from the state. What inserts, aging, strict TCP
+//!   window tracking and `show flows` read (IPv6 addresses, the counters' high halves,
+//!   creation time, TCP windows) sits in a parallel cold array, and the wheel links in
+//!   another. An IPv6 lookup whose folds match compares the addresses in the cold array.
+//!   A lookup is one index line and one entry line; 64k connections are 4 MiB of hot
+//!   entries (two lines per entry before: 8 MiB).
 //! * Aging is a hashed timer wheel (`wheel.rs`: 4,096 slots × 1.024 s) linked through
-//!   the entries. It is lazy: a packet only stores `last_seen_ms` and the state's
-//!   timeout; when a slot fires, each entry in it either expired or is relinked at its
-//!   real expiry. A full table evicts the entry nearest to expiry on the wheel.
+//!   the links array. It is lazy: a packet only stores `last_seen_ms` (and a FIN or RST
+//!   that shortens the timeout relinks); when a slot fires, each entry in it either
+//!   expired or is relinked at its real expiry. A full table evicts the entry nearest
+//!   to expiry on the wheel.
 //! * Conntrack (`conntrack.rs`) is Linux's TCP machine and window tracking, liberal by
 //!   default; UDP/ICMP/other only note whether a reply was seen.
 //! * [`FragTable`] maps a datagram's fragments to its first fragment's decision.
@@ -68,7 +72,7 @@ pub use conntrack::{
 };
 pub use frag::FragTable;
 pub use key::{Dir, FlowKey, FragKey};
-pub use table::{FlowConfig, FlowEntry, FlowId, FlowStats, FlowTable, InsertError};
+pub use table::{FlowConfig, FlowEntry, FlowId, FlowInfo, FlowStats, FlowTable, InsertError};
 
 /// Length of one aging tick in milliseconds: entries expire at most this much after
 /// their timeout.

@@ -5,7 +5,7 @@ use super::index::FlowIndex;
 use crate::dpdk::{prefetch_all, HugeArray};
 use super::conntrack::{ConnState, CtVerdict, TcpConn, TcpDir, TcpSegment, Timeouts};
 use super::key::{Dir, FlowKey};
-use super::wheel::{tick_at_or_after, tick_of, Wheel, NIL, SLOTS};
+use super::wheel::{tick_at_or_after, tick_of, Link, Wheel, NIL, SLOTS};
 
 /// Index of an entry (stable for the entry's life).
 pub type FlowId = u32;
@@ -40,139 +40,151 @@ pub enum InsertError {
     Full,
 }
 
-/// A [`FlowKey`] as an entry stores it: the addresses as `u64` pairs and the small
-/// fields packed in one word ([`FlowKey::small`]), so it takes 40 bytes with 8-byte
-/// alignment (`FlowKey`'s `u128`s align it to 16 and pad it to 48, which would push the
-/// cached actions out of the entry's first line).
+/// The top bit of a stored key's packed small fields: set in the key of every live entry,
+/// so a vacant entry (key all zero) never matches a packet.
+const LIVE: u64 = 1 << 63;
+
+/// An address folded to 32 bits: an IPv4 address itself (the high 96 bits of a v4
+/// [`FlowKey`] address are zero), an IPv6 address's four words xor'ed.
+#[inline(always)]
+fn fold32(a: u128) -> u32 {
+    let x = (a as u64) ^ ((a >> 64) as u64);
+    (x as u32) ^ ((x >> 32) as u32)
+}
+
+/// A [`FlowKey`] as the entry's line stores it, in 16 bytes: both addresses folded to 32
+/// bits ([`fold32`], exact for IPv4) and the small fields packed in one word
+/// ([`FlowKey::small`]) with [`LIVE`]. An IPv6 entry keeps its full addresses in the cold
+/// array, and a lookup that matches the folds compares them there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
-struct StoredKey {
-    src: [u64; 2],
-    dst: [u64; 2],
+struct HotKey {
+    src: u32,
+    dst: u32,
     small: u64,
 }
 
-#[inline(always)]
-fn halves(a: u128) -> [u64; 2] {
-    [a as u64, (a >> 64) as u64]
-}
-
-impl StoredKey {
+impl HotKey {
     #[inline(always)]
     fn of(k: &FlowKey) -> Self {
-        StoredKey { src: halves(k.src), dst: halves(k.dst), small: k.small() }
+        HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | LIVE }
     }
 
-    /// The key of the other direction (`k.reversed()`, stored).
+    /// The key of the other direction (`HotKey::of(&k.reversed())`).
     #[inline(always)]
     fn reversed_of(k: &FlowKey) -> Self {
-        StoredKey { src: halves(k.dst), dst: halves(k.src), small: k.small_reversed() }
+        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | LIVE }
     }
 
-    fn key(&self) -> FlowKey {
-        let join = |h: [u64; 2]| u128::from(h[0]) | (u128::from(h[1]) << 64);
+    #[inline(always)]
+    fn v6(&self) -> bool {
+        (self.small >> 56) & 1 != 0
+    }
+
+    /// The key, with the IPv6 addresses from `cold`.
+    fn key(&self, cold: &Cold) -> FlowKey {
         let s = self.small;
-        FlowKey {
-            src: join(self.src),
-            dst: join(self.dst),
-            vrf: s as u16,
-            sport: (s >> 16) as u16,
-            dport: (s >> 32) as u16,
-            proto: (s >> 48) as u8,
-            v6: (s >> 56) & 1 != 0,
-        }
+        let v6 = self.v6();
+        let (src, dst) = if v6 { (cold.addrs[0], cold.addrs[1]) } else { (u128::from(self.src), u128::from(self.dst)) };
+        FlowKey { src, dst, vrf: s as u16, sport: (s >> 16) as u16, dport: (s >> 32) as u16, proto: (s >> 48) as u8, v6 }
     }
 }
 
-/// One connection: the two cache lines (128 bytes, one aligned pair) that a packet of
-/// an established connection touches. Line 0 is what a lookup and a cache hit read —
-/// the key and both directions' cached actions (with the routing stage's 12-byte
-/// `FlowAction`: 40 + 24 bytes); line 1 what the packet's accounting writes — epoch,
-/// timeout, last-seen time, counters, wheel links and conntrack state. What only
-/// inserts, strict TCP tracking and `show flows` need lives in the table's separate
-/// cold array, so the hot working set is 128 bytes per connection.
+/// One connection: the one cache line (64 bytes, aligned) a packet of an established
+/// connection reads and writes. It holds the key (16 bytes, [`HotKey`]), both
+/// directions' cached actions (the routing stage's `FlowAction` is 9 bytes, packed), the
+/// epoch, the last-seen time, 32-bit counters and the conntrack state. The idle timeout
+/// is not stored: it is a function of the state ([`ConnState::timeout_ms`]). What
+/// inserts, aging, strict TCP tracking and `show flows` need — IPv6 addresses, the high
+/// halves of the counters, creation time, TCP windows — lives in the table's cold array,
+/// and the wheel links in a third; so 64k connections are 4 MiB of hot entries.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub struct FlowEntry<A> {
-    key: StoredKey,
-    /// Caller-owned cached decision per [`Dir`].
-    pub action: [A; 2],
+    key: HotKey,
+    /// Last packet accounted by [`FlowTable::update`] (or the insert time).
+    pub last_seen_ms: u64,
+    /// Packets per [`Dir`], low 32 bits (the high halves are in the cold array).
+    packets: [u32; 2],
+    /// Bytes per [`Dir`], low 32 bits.
+    bytes: [u32; 2],
     /// Ruleset epoch the actions were decided under (caller-owned; the low 32 bits of
     /// the snapshot epoch: a wrong match would need an entry to stay idle, without
     /// expiring, through exactly 2^32 publishes).
     pub epoch: u32,
-    /// Idle timeout of the current state (at most 864,000 s by config).
-    timeout_ms: u32,
-    /// Last packet accounted by [`FlowTable::update`] (or the insert time).
-    pub last_seen_ms: u64,
+    /// Caller-owned cached decision per [`Dir`].
+    pub action: [A; 2],
+    /// Connection-tracking state.
+    pub ct: ConnState,
+}
+
+/// A copy of one live entry with everything the table knows of it (for `show flows`,
+/// dumps and tests: it reads the cold array, so it is not for the fast path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowInfo<A> {
+    /// The connection in its Orig direction.
+    pub key: FlowKey,
+    pub ct: ConnState,
+    pub action: [A; 2],
+    pub epoch: u32,
     /// Packets per [`Dir`].
     pub packets: [u64; 2],
     /// Bytes per [`Dir`].
     pub bytes: [u64; 2],
-    /// Wheel tick the entry is linked at (at most its real expiry tick; 32 bits of
-    /// 1.024 s ticks last 139 years).
-    pub(super) tick: u32,
-    /// Wheel list links; `next` also chains the free list.
-    pub(super) next: u32,
-    pub(super) prev: u32,
-    /// Connection-tracking state.
-    pub ct: ConnState,
-    pub(super) live: bool,
+    pub created_ms: u64,
+    pub last_seen_ms: u64,
+    /// Idle timeout of the current state.
+    pub timeout_ms: u64,
 }
 
-/// What an entry keeps outside its hot lines.
+impl<A> FlowInfo<A> {
+    /// When the entry expires unless a packet refreshes it (`expire` removes it at most
+    /// one wheel tick, 1.024 s, later).
+    pub fn expires_ms(&self) -> u64 {
+        self.last_seen_ms.saturating_add(self.timeout_ms)
+    }
+}
+
+/// What an entry keeps outside its hot line.
 #[derive(Clone, Copy, Debug, Default)]
 struct Cold {
     /// Insert time.
     created_ms: u64,
+    /// High halves of the hot line's packet and byte counters, per [`Dir`].
+    packets_hi: [u32; 2],
+    bytes_hi: [u32; 2],
+    /// IPv6 keys: the full addresses (Orig src, dst); unused for IPv4.
+    addrs: [u128; 2],
     /// TCP window tracking (strict mode).
     tcp: [TcpDir; 2],
 }
 
 impl<A: Copy + Default> FlowEntry<A> {
-    fn vacant(next: u32) -> Self {
+    fn vacant() -> Self {
         FlowEntry {
-            key: StoredKey::default(),
-            action: [A::default(); 2],
-            epoch: 0,
-            timeout_ms: 0,
+            key: HotKey::default(),
             last_seen_ms: 0,
             packets: [0; 2],
             bytes: [0; 2],
-            tick: 0,
-            next,
-            prev: NIL,
+            epoch: 0,
+            action: [A::default(); 2],
             ct: ConnState::Other { replied: false },
-            live: false,
         }
     }
 }
 
 impl<A> FlowEntry<A> {
-    /// The connection in its Orig direction.
-    #[inline]
-    pub fn key(&self) -> FlowKey {
-        self.key.key()
-    }
-
-    /// Idle timeout of the entry's current state.
-    #[inline]
-    pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_ms)
-    }
-
-    /// When the entry expires unless a packet refreshes it (`expire` removes it at most
-    /// one wheel tick, 1.024 s, later).
-    #[inline]
-    pub fn expires_ms(&self) -> u64 {
-        self.last_seen_ms.saturating_add(u64::from(self.timeout_ms))
+    /// Whether the entry holds a connection (not free).
+    #[inline(always)]
+    fn live(&self) -> bool {
+        self.key.small & LIVE != 0
     }
 }
 
-/// A timeout as the entry stores it (config bounds timeouts far below `u32::MAX` ms).
+/// `hi:lo` as one counter.
 #[inline(always)]
-fn timeout32(ms: u64) -> u32 {
-    ms.min(u64::from(u32::MAX)) as u32
+fn join(hi: u32, lo: u32) -> u64 {
+    (u64::from(hi) << 32) | u64::from(lo)
 }
 
 /// Table counters (monotonic since construction).
@@ -204,34 +216,37 @@ pub struct FlowTable<A> {
     slab: HugeArray<FlowEntry<A>>,
     /// Per-entry fields off the packet path, by slab index.
     cold: HugeArray<Cold>,
+    /// Wheel links by slab index (`next` also chains the free list).
+    links: HugeArray<Link>,
     /// Slab indices, hashed by the keys' `sym_hash`; sized for the slab at most half full,
     /// it never grows.
     index: FlowIndex,
     /// Flows per VRF id.
     vrf_count: Box<[u32; 65536]>,
     wheel: Wheel,
-    /// Head of the free list (through `next`), or NIL.
+    /// Head of the free list (through `links[i].next`), or NIL.
     free: u32,
     len: u32,
     stats: FlowStats,
 }
 
+/// The free list over `cap` entries, in slab order.
+fn free_links(i: usize, cap: usize) -> Link {
+    Link { tick: 0, next: if i + 1 < cap { i as u32 + 1 } else { NIL }, prev: NIL }
+}
+
 impl<A: Copy + Default> FlowTable<A> {
     /// Allocates everything for `cfg.capacity` entries (slab + hash index + wheel), once.
-    ///
     pub fn new(cfg: &FlowConfig) -> Self {
-        let cap = cfg.capacity;
-        let slab = HugeArray::new(cap as usize, |i| {
-            let i = i as u32;
-            FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL })
-        });
+        let cap = cfg.capacity as usize;
         let vrf_count: Box<[u32; 65536]> =
             vec![0u32; 65536].into_boxed_slice().try_into().expect("65536 counters");
         FlowTable {
             cfg: cfg.clone(),
-            slab,
-            cold: HugeArray::new(cap as usize, |_| Cold::default()),
-            index: FlowIndex::with_capacity(cap as usize),
+            slab: HugeArray::new(cap, |_| FlowEntry::vacant()),
+            cold: HugeArray::new(cap, |_| Cold::default()),
+            links: HugeArray::new(cap, |i| free_links(i, cap)),
+            index: FlowIndex::with_capacity(cap),
             vrf_count,
             wheel: Wheel::new(),
             free: if cap > 0 { 0 } else { NIL },
@@ -253,7 +268,7 @@ impl<A: Copy + Default> FlowTable<A> {
         self.index.prefetch(hash);
     }
 
-    /// Starts loading the entry the index most likely holds for `hash` (its two lines).
+    /// Starts loading the entry the index most likely holds for `hash` (its line).
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) {
         if let Some(e) = self.index.candidate(hash).and_then(|id| self.slab.get(id as usize)) {
@@ -264,16 +279,18 @@ impl<A: Copy + Default> FlowTable<A> {
     /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
-        let (fwd, rev) = (StoredKey::of(key), StoredKey::reversed_of(key));
-        let slab = &*self.slab;
+        let (fwd, rev) = (HotKey::of(key), HotKey::reversed_of(key));
+        let (slab, cold) = (&*self.slab, &*self.cold);
+        // IPv6: the line matched the folded addresses; the cold array has the real ones.
+        let exact = |i: u32, a: [u128; 2]| !key.v6 || cold.get(i as usize).is_some_and(|c| c.addrs == a);
         let mut dir = Dir::Orig;
         self.index
             .find(hash, |i| {
                 let Some(e) = slab.get(i as usize) else { return false };
-                if e.key == fwd {
+                if e.key == fwd && exact(i, [key.src, key.dst]) {
                     dir = Dir::Orig;
                     true
-                } else if e.key == rev {
+                } else if e.key == rev && exact(i, [key.dst, key.src]) {
                     dir = Dir::Reply;
                     true
                 } else {
@@ -292,6 +309,7 @@ impl<A: Copy + Default> FlowTable<A> {
     /// Default/0.
     #[inline]
     pub fn insert(&mut self, key: &FlowKey, hash: u64, now_ms: u64, vrf_limit: u32) -> Result<FlowId, InsertError> {
+        debug_assert!(key.v6 || (key.src | key.dst) >> 32 == 0, "an IPv4 key's addresses fit 32 bits");
         let vrf = usize::from(key.vrf);
         if self.vrf_count[vrf] >= vrf_limit {
             self.stats.vrf_limited += 1;
@@ -309,27 +327,25 @@ impl<A: Copy + Default> FlowTable<A> {
         let id = self.free;
         let ct = ConnState::new(key.proto);
         let timeout_ms = ct.timeout_ms(&self.cfg.timeouts);
-        let (Some(e), Some(cold)) = (self.slab.get_mut(id as usize), self.cold.get_mut(id as usize)) else {
+        let (Some(e), Some(cold), Some(link)) =
+            (self.slab.get_mut(id as usize), self.cold.get_mut(id as usize), self.links.get(id as usize))
+        else {
             return Err(InsertError::Full);
         };
-        self.free = e.next;
+        self.free = link.next;
         *e = FlowEntry {
-            key: StoredKey::of(key),
-            action: [A::default(); 2],
-            epoch: 0,
-            timeout_ms: timeout32(timeout_ms),
+            key: HotKey::of(key),
             last_seen_ms: now_ms,
             packets: [0; 2],
             bytes: [0; 2],
-            tick: 0,
-            next: NIL,
-            prev: NIL,
+            epoch: 0,
+            action: [A::default(); 2],
             ct,
-            live: true,
         };
-        *cold = Cold { created_ms: now_ms, tcp: [TcpDir::default(); 2] };
+        let addrs = if key.v6 { [key.src, key.dst] } else { [0; 2] };
+        *cold = Cold { created_ms: now_ms, packets_hi: [0; 2], bytes_hi: [0; 2], addrs, tcp: [TcpDir::default(); 2] };
         let tick = self.wheel.clamp(tick_at_or_after(now_ms.saturating_add(timeout_ms)));
-        self.wheel.link(&mut self.slab, id, tick);
+        self.wheel.link(&mut self.links, id, tick);
         self.index.insert(hash, id);
         self.vrf_count[vrf] += 1;
         self.len += 1;
@@ -350,22 +366,52 @@ impl<A: Copy + Default> FlowTable<A> {
         &mut self.slab[id as usize]
     }
 
-    /// Accounts one packet of `len` bytes in `dir`: counters, last_seen, conntrack state
-    /// (`tcp`: Some for TCP), and the entry's timeout for its new state. Invalid segments
-    /// change nothing in the entry (not even its counters or last_seen, so invalid
-    /// traffic cannot keep a flow alive) and are counted in stats.invalid; in liberal
-    /// mode only gross invalids (bad flag combinations) are reported.
+    /// Everything about live entry `id`; None for a free or out-of-range id.
+    pub fn info(&self, id: FlowId) -> Option<FlowInfo<A>> {
+        let (e, c) = (self.slab.get(id as usize)?, self.cold.get(id as usize)?);
+        e.live().then(|| self.info_of(e, c))
+    }
+
+    fn info_of(&self, e: &FlowEntry<A>, c: &Cold) -> FlowInfo<A> {
+        FlowInfo {
+            key: e.key.key(c),
+            ct: e.ct,
+            action: e.action,
+            epoch: e.epoch,
+            packets: [join(c.packets_hi[0], e.packets[0]), join(c.packets_hi[1], e.packets[1])],
+            bytes: [join(c.bytes_hi[0], e.bytes[0]), join(c.bytes_hi[1], e.bytes[1])],
+            created_ms: c.created_ms,
+            last_seen_ms: e.last_seen_ms,
+            timeout_ms: e.ct.timeout_ms(&self.cfg.timeouts),
+        }
+    }
+
+    /// When entry `e` expires unless a packet refreshes it.
+    #[inline]
+    fn expires_ms(&self, e: &FlowEntry<A>) -> u64 {
+        e.last_seen_ms.saturating_add(e.ct.timeout_ms(&self.cfg.timeouts))
+    }
+
+    /// Accounts one packet of `len` bytes in `dir`: counters, last_seen and conntrack
+    /// state (`tcp`: Some for TCP). Invalid segments change nothing in the entry (not even
+    /// its counters or last_seen, so invalid traffic cannot keep a flow alive) and are
+    /// counted in stats.invalid; in liberal mode only gross invalids (bad flag
+    /// combinations) are reported.
     ///
-    /// Does not relink in the wheel unless the new timeout expires before the tick the
-    /// entry is linked at (a FIN or RST): a refreshed entry is found still alive when
-    /// its slot fires and relinked then, so the per-packet cost is a few stores.
+    /// Touches only the entry's line, unless strict mode tracks TCP windows (the cold
+    /// array), a 32-bit counter carries (the cold array, once per 2^32), or the new state
+    /// has a shorter timeout (a FIN or RST), when the entry is relinked if it would
+    /// otherwise fire late. A refreshed entry is found still alive when its slot fires and
+    /// relinked then. `now_ms` never goes back (the worker's clock is monotonic), so
+    /// only a shorter timeout can make an entry due earlier.
     #[inline]
     pub fn update(&mut self, id: FlowId, dir: Dir, len: u32, tcp: Option<&TcpSegment>, now_ms: u64) -> CtVerdict {
         let strict = self.cfg.tcp_strict;
         let Some(e) = self.slab.get_mut(id as usize) else { return CtVerdict::Ok };
-        if !e.live {
+        if !e.live() {
             return CtVerdict::Ok;
         }
+        let before = e.ct;
         let verdict = match (&mut e.ct, tcp) {
             (ConnState::Tcp(state), Some(seg)) => {
                 // Only strict mode reads or keeps the windows (the cold line).
@@ -389,22 +435,33 @@ impl<A: Copy + Default> FlowTable<A> {
             return verdict;
         }
         let d = dir.index() & 1;
-        e.packets[d] += 1;
-        e.bytes[d] += u64::from(len);
+        let (packets, p_carry) = e.packets[d].overflowing_add(1);
+        let (bytes, b_carry) = e.bytes[d].overflowing_add(len);
+        e.packets[d] = packets;
+        e.bytes[d] = bytes;
         e.last_seen_ms = now_ms;
-        e.timeout_ms = timeout32(e.ct.timeout_ms(&self.cfg.timeouts));
-        let due = tick_at_or_after(e.expires_ms());
-        if due < u64::from(e.tick) {
-            self.wheel.unlink(&mut self.slab, id);
-            let tick = self.wheel.clamp(due);
-            self.wheel.link(&mut self.slab, id, tick);
+        let after = e.ct;
+        if p_carry | b_carry {
+            if let Some(c) = self.cold.get_mut(id as usize) {
+                c.packets_hi[d] = c.packets_hi[d].wrapping_add(u32::from(p_carry));
+                c.bytes_hi[d] = c.bytes_hi[d].wrapping_add(u32::from(b_carry));
+            }
+        }
+        let t = &self.cfg.timeouts;
+        if after != before && after.timeout_ms(t) < before.timeout_ms(t) {
+            let due = tick_at_or_after(now_ms.saturating_add(after.timeout_ms(t)));
+            if self.links.get(id as usize).is_some_and(|l| due < u64::from(l.tick)) {
+                self.wheel.unlink(&mut self.links, id);
+                let tick = self.wheel.clamp(due);
+                self.wheel.link(&mut self.links, id, tick);
+            }
         }
         verdict
     }
 
     /// Removes entry `id` (a vacant or out-of-range id is ignored).
     pub fn remove(&mut self, id: FlowId) {
-        if self.slab.get(id as usize).is_some_and(|e| e.live) {
+        if self.slab.get(id as usize).is_some_and(|e| e.live()) {
             self.release(id);
             self.stats.removed += 1;
         }
@@ -441,16 +498,16 @@ impl<A: Copy + Default> FlowTable<A> {
                 }
                 touched += 1;
                 let Some(e) = self.slab.get(i as usize) else { break };
-                let due = e.expires_ms();
+                let due = self.expires_ms(e);
                 if due <= now_ms {
                     self.release(i);
                     self.stats.expired += 1;
                     expired += 1;
                 } else {
                     // due > now_ms >= next_tick's start, so the new tick is a later one.
-                    self.wheel.unlink(&mut self.slab, i);
+                    self.wheel.unlink(&mut self.links, i);
                     let tick = self.wheel.clamp(tick_at_or_after(due).max(self.wheel.next_tick + 1));
-                    self.wheel.link(&mut self.slab, i, tick);
+                    self.wheel.link(&mut self.links, i, tick);
                 }
             }
             self.wheel.next_tick += 1;
@@ -487,14 +544,10 @@ impl<A: Copy + Default> FlowTable<A> {
         self.stats
     }
 
-    /// When entry `id` was inserted (0 for an id out of range).
-    pub fn created_ms(&self, id: FlowId) -> u64 {
-        self.cold.get(id as usize).map_or(0, |c| c.created_ms)
-    }
-
-    /// Every live entry (for `show flows`; not for the fast path: walks the whole slab).
-    pub fn iter(&self) -> impl Iterator<Item = (FlowId, &FlowEntry<A>)> {
-        self.slab.iter().enumerate().filter(|(_, e)| e.live).map(|(i, e)| (i as FlowId, e))
+    /// Every live entry (for `show flows` and tests; not for the fast path: walks the
+    /// whole slab).
+    pub fn iter(&self) -> impl Iterator<Item = (FlowId, FlowInfo<A>)> + '_ {
+        self.slab.iter().zip(self.cold.iter()).enumerate().filter(|(_, (e, _))| e.live()).map(|(i, (e, c))| (i as FlowId, self.info_of(e, c)))
     }
 
     /// Calls `f` on each live entry at slab positions `from..`, visiting at most `budget`
@@ -505,12 +558,12 @@ impl<A: Copy + Default> FlowTable<A> {
     /// For reading a worker's table a little per loop (`show flows`): positions are
     /// stable, so resuming never visits a position twice in one pass; an entry inserted
     /// behind the cursor meanwhile is missed and one inserted ahead of it is seen.
-    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(FlowId, &FlowEntry<A>) -> bool) -> u32 {
+    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(FlowId, FlowInfo<A>) -> bool) -> u32 {
         let end = (from as usize).saturating_add(budget as usize).min(self.slab.len());
         let mut i = from as usize;
         while i < end {
-            if let Some(e) = self.slab.get(i) {
-                if e.live && !f(i as FlowId, e) {
+            if let (Some(e), Some(c)) = (self.slab.get(i), self.cold.get(i)) {
+                if e.live() && !f(i as FlowId, self.info_of(e, c)) {
                     break;
                 }
             }
@@ -521,10 +574,10 @@ impl<A: Copy + Default> FlowTable<A> {
 
     /// Removes everything (keeps the allocation); counted in `stats.removed`.
     pub fn clear(&mut self) {
-        let cap = self.slab.len() as u32;
-        for (i, e) in self.slab.iter_mut().enumerate() {
-            let i = i as u32;
-            *e = FlowEntry::vacant(if i + 1 < cap { i + 1 } else { NIL });
+        let cap = self.slab.len();
+        self.slab.fill(FlowEntry::vacant());
+        for (i, l) in self.links.iter_mut().enumerate() {
+            *l = free_links(i, cap);
         }
         self.free = if cap > 0 { 0 } else { NIL };
         self.index.clear();
@@ -536,13 +589,17 @@ impl<A: Copy + Default> FlowTable<A> {
 
     /// Unlinks `id` from the wheel, the index and its VRF's count, and frees it.
     fn release(&mut self, id: FlowId) {
-        self.wheel.unlink(&mut self.slab, id);
-        let Some(e) = self.slab.get_mut(id as usize) else { return };
-        let key = e.key();
+        self.wheel.unlink(&mut self.links, id);
+        let (Some(e), Some(c), Some(l)) =
+            (self.slab.get_mut(id as usize), self.cold.get(id as usize), self.links.get_mut(id as usize))
+        else {
+            return;
+        };
+        let key = e.key.key(c);
         let (hash, vrf) = (key.sym_hash(), usize::from(key.vrf));
-        e.live = false;
-        e.next = self.free;
-        e.prev = NIL;
+        e.key.small &= !LIVE;
+        l.next = self.free;
+        l.prev = NIL;
         self.free = id;
         self.index.remove(hash, id);
         self.vrf_count[vrf] = self.vrf_count[vrf].saturating_sub(1);
@@ -561,9 +618,9 @@ impl<A: Copy + Default> FlowTable<A> {
         let mut seen = 0;
         loop {
             let mut i = self.wheel.head(slot);
-            while let Some(e) = self.slab.get(i as usize) {
-                let due = e.expires_ms();
-                if tick_at_or_after(due) <= u64::from(e.tick) {
+            while let (Some(e), Some(l)) = (self.slab.get(i as usize), self.links.get(i as usize)) {
+                let due = self.expires_ms(e);
+                if tick_at_or_after(due) <= u64::from(l.tick) {
                     return Some(i);
                 }
                 if best.is_none_or(|(b, _)| due < b) {
@@ -573,13 +630,21 @@ impl<A: Copy + Default> FlowTable<A> {
                 if seen == EVICT_CANDIDATES {
                     return best.map(|(_, i)| i);
                 }
-                i = e.next;
+                i = l.next;
             }
             slot = self.wheel.next_occupied(slot + 1)?;
             if slot == start {
                 return best.map(|(_, i)| i);
             }
         }
+    }
+
+    /// Sets the low halves of entry `id`'s counters in `dir` (tests of the carry).
+    #[cfg(test)]
+    pub(super) fn set_low_counters(&mut self, id: FlowId, dir: Dir, packets: u32, bytes: u32) {
+        let e = &mut self.slab[id as usize];
+        e.packets[dir.index()] = packets;
+        e.bytes[dir.index()] = bytes;
     }
 
     /// The index's buckets and bytes allocated (tests check they never change).

@@ -101,9 +101,50 @@ fn lookup_finds_both_directions() {
     for other in [FlowKey { sport: 9, ..k }, FlowKey { vrf: 2, ..k }, FlowKey { proto: 6, ..k }, FlowKey { v6: true, ..k }] {
         assert_eq!(t.lookup(&other, other.sym_hash()), None, "{other:?}");
     }
-    assert_eq!(t.entry(id).key(), k);
+    assert_eq!(t.info(id).unwrap().key, k);
     assert_eq!(t.entry(id).ct, ConnState::Udp { replied: false });
     assert_eq!((t.entry(id).epoch, t.entry(id).action), (0, [0, 0]));
+}
+
+#[test]
+fn ipv6_keys_that_fold_alike_are_told_apart_by_their_addresses() {
+    // The line holds each address folded to 32 bits (its words xor'ed): swapping two
+    // words keeps the fold. Force one hash for all, so they meet in one index bucket.
+    let a = FlowKey { src: 0xfd00_0000_0000_0000_0000_0000_0000_0001, dst: 0xfd00_0000_0000_0000_0000_0000_0000_0002, vrf: 1, sport: 7, dport: 7, proto: 17, v6: true };
+    let swap = |x: u128| x.rotate_right(64);
+    let b = FlowKey { src: swap(a.src), ..a };
+    let c = FlowKey { src: a.dst, dst: a.src, ..a }; // a reversed (sport == dport)
+    let d = FlowKey { src: swap(a.dst), dst: swap(a.src), ..a }; // folds like c, is not a reversed
+    let h = a.sym_hash();
+    let mut t = table(16, false);
+    let ia = t.insert(&a, h, 0, u32::MAX).unwrap();
+    assert_eq!(t.lookup(&b, h), None, "b folds like a");
+    assert_eq!(t.lookup(&d, h), None, "d folds like a reversed");
+    assert_eq!(t.lookup(&c, h), Some((ia, Dir::Reply)));
+    let ib = t.insert(&b, h, 0, u32::MAX).unwrap();
+    let id = t.insert(&d, h, 0, u32::MAX).unwrap();
+    assert_eq!(t.lookup(&a, h), Some((ia, Dir::Orig)));
+    assert_eq!(t.lookup(&b, h), Some((ib, Dir::Orig)));
+    assert_eq!(t.lookup(&d, h), Some((id, Dir::Orig)));
+    assert_eq!(t.lookup(&a.reversed(), h), Some((ia, Dir::Reply)));
+    assert_eq!([t.info(ia).unwrap().key, t.info(ib).unwrap().key, t.info(id).unwrap().key], [a, b, d]);
+    // An IPv4 key with a's low words is another connection too.
+    let v4 = FlowKey { src: 1, dst: 2, v6: false, ..a };
+    assert_eq!(t.lookup(&v4, h), None);
+}
+
+#[test]
+fn counters_carry_past_32_bits() {
+    let mut t = table(4, false);
+    let k = proto_key(1, 17);
+    let id = insert(&mut t, &k, 0);
+    t.set_low_counters(id, Dir::Reply, u32::MAX, u32::MAX - 99);
+    assert_eq!(t.update(id, Dir::Reply, 100, None, 1), CtVerdict::Ok);
+    assert_eq!(t.update(id, Dir::Reply, 100, None, 2), CtVerdict::Ok);
+    assert_eq!(t.update(id, Dir::Orig, 60, None, 3), CtVerdict::Ok);
+    let e = t.info(id).unwrap();
+    assert_eq!(e.packets, [1, (1 << 32) + 1]);
+    assert_eq!(e.bytes, [60, (1 << 32) + 100]);
 }
 
 #[test]
@@ -205,7 +246,7 @@ fn udp_unreplied_and_replied_timeouts() {
     t.update(ib, Dir::Orig, 100, None, 0);
     t.update(ib, Dir::Reply, 100, None, 0);
     assert_eq!(t.entry(ib).ct, ConnState::Udp { replied: true });
-    assert_eq!((t.entry(ib).packets, t.entry(ib).bytes), ([1, 1], [100, 100]));
+    assert_eq!((t.info(ib).unwrap().packets, t.info(ib).unwrap().bytes), ([1, 1], [100, 100]));
     assert_eq!(t.expire(29 * S, 100), 0);
     assert_eq!(t.expire(31 * S + TICK_MS, 100), 1);
     assert!(t.lookup(&b, b.sym_hash()).is_some());
@@ -273,7 +314,7 @@ fn rst_shortens_the_timeout_at_once() {
     handshake(&mut t, id, 0);
     assert_eq!(t.update(id, Dir::Reply, 40, Some(&seg(RST, 5001, 0, 0)), 100 * S), CtVerdict::Ok);
     assert_eq!(tcp_state(&t, id), TcpState::Close);
-    assert_eq!(t.entry(id).timeout_ms(), 10 * S);
+    assert_eq!(t.info(id).unwrap().timeout_ms, 10 * S);
     assert_eq!(t.expire(109 * S, 100), 0);
     assert_eq!(t.expire(110 * S + TICK_MS, 100), 1);
 }
@@ -293,7 +334,7 @@ fn tcp_fin_walk_to_time_wait_and_reopen() {
         assert_eq!(t.update(id, dir, 40, Some(&seg(flags, sq, ak, 0)), S), CtVerdict::Ok);
         assert_eq!(tcp_state(&t, id), state);
     }
-    assert_eq!(t.entry(id).timeout_ms(), Timeouts::default().tcp_closed_ms);
+    assert_eq!(t.info(id).unwrap().timeout_ms, Timeouts::default().tcp_closed_ms);
     // Port reuse: a new SYN on TimeWait starts over.
     assert_eq!(t.update(id, Dir::Orig, 60, Some(&seg(SYN, 90_000, 0, 0)), 2 * S), CtVerdict::Ok);
     assert_eq!(tcp_state(&t, id), TcpState::SynSent);
@@ -306,7 +347,7 @@ fn tcp_simultaneous_fin_and_syn_retransmit() {
     t.update(id, Dir::Orig, 60, Some(&seg(SYN, 1000, 0, 0)), 0);
     t.update(id, Dir::Orig, 60, Some(&seg(SYN, 1000, 0, 0)), S); // retransmit
     assert_eq!(tcp_state(&t, id), TcpState::SynSent);
-    assert_eq!(t.entry(id).packets, [2, 0]);
+    assert_eq!(t.info(id).unwrap().packets, [2, 0]);
     t.update(id, Dir::Reply, 60, Some(&seg(SYN | ACK, 5000, 1001, 0)), S);
     t.update(id, Dir::Orig, 60, Some(&seg(ACK, 1001, 5001, 0)), S);
     t.update(id, Dir::Orig, 60, Some(&seg(FIN | ACK, 1001, 5001, 0)), S);
@@ -360,7 +401,7 @@ fn liberal_picks_up_mid_stream_and_flags_only_gross_invalids() {
     let id = insert(&mut t, &tcp_key(1), 0);
     assert_eq!(t.update(id, Dir::Orig, 1500, Some(&seg(ACK | PSH, 77_777, 4242, 1448)), 0), CtVerdict::Ok);
     assert_eq!(tcp_state(&t, id), TcpState::Established);
-    assert_eq!(t.entry(id).timeout_ms(), Timeouts::default().tcp_established_ms);
+    assert_eq!(t.info(id).unwrap().timeout_ms, Timeouts::default().tcp_established_ms);
     // Wildly out of window: accepted in liberal mode.
     assert_eq!(t.update(id, Dir::Reply, 1500, Some(&seg(ACK, 1, 2_000_000_000, 1448)), 0), CtVerdict::Ok);
     // A SYN-ACK with no transition: accepted unchanged.
@@ -369,7 +410,7 @@ fn liberal_picks_up_mid_stream_and_flags_only_gross_invalids() {
         assert_eq!(t.update(id, Dir::Orig, 40, Some(&seg(bad, 1, 1, 0)), 0), CtVerdict::Invalid(InvalidReason::BadFlags));
     }
     assert_eq!(tcp_state(&t, id), TcpState::Established);
-    assert_eq!(t.entry(id).packets, [1, 2]);
+    assert_eq!(t.info(id).unwrap().packets, [1, 2]);
     assert_eq!(t.stats().invalid, 4);
 }
 
@@ -470,7 +511,7 @@ fn no_reallocation_under_churn() {
     assert!(s.evicted > 0 && s.expired > 0);
     // Everything still findable.
     for (id, e) in t.iter() {
-        assert_eq!(t.lookup(&e.key(), e.key().sym_hash()), Some((id, Dir::Orig)));
+        assert_eq!(t.lookup(&e.key, e.key.sym_hash()), Some((id, Dir::Orig)));
     }
 }
 

@@ -1,5 +1,6 @@
 //! The hashed timer wheel that ages flow entries: 4,096 slots of 1.024 s ticks, each a
-//! doubly-linked list threaded through the entries' `next`/`prev` indices, plus a bitmap
+//! doubly-linked list threaded through the entries' [`Link`]s (an array beside the slab),
+//! plus a bitmap
 //! of non-empty slots so eviction finds the nearest occupied slot in at most 64 word
 //! reads.
 //!
@@ -12,7 +13,17 @@
 //! The wheel itself only links and unlinks; the table decides what a firing slot means
 //! (see `FlowTable::expire`).
 
-use super::table::FlowEntry;
+/// An entry's place on the wheel, by slab index (kept apart from the entry's line: only
+/// inserts, aging and a shortened timeout touch it).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Link {
+    /// Tick the entry is linked at (at most its real expiry tick; 32 bits of 1.024 s
+    /// ticks last 139 years).
+    pub(super) tick: u32,
+    /// Next in the slot's list; also chains the free list.
+    pub(super) next: u32,
+    pub(super) prev: u32,
+}
 
 /// log2 of the tick length in ms.
 pub(super) const TICK_SHIFT: u32 = 10;
@@ -76,7 +87,7 @@ impl Wheel {
 
     /// Links entry `i` at the head of the slot of `tick` (already clamped).
     #[inline]
-    pub(super) fn link<A>(&mut self, slab: &mut [FlowEntry<A>], i: u32, tick: u64) {
+    pub(super) fn link(&mut self, slab: &mut [Link], i: u32, tick: u64) {
         let s = slot(tick);
         let head = self.heads[s];
         if let Some(h) = slab.get_mut(head as usize) {
@@ -85,7 +96,7 @@ impl Wheel {
         if let Some(e) = slab.get_mut(i as usize) {
             e.next = head;
             e.prev = NIL;
-            // Ticks fit 32 bits for 139 years (see `FlowEntry::tick`).
+            // Ticks fit 32 bits for 139 years (see `Link::tick`).
             e.tick = tick as u32;
         }
         self.heads[s] = i;
@@ -94,7 +105,7 @@ impl Wheel {
 
     /// Unlinks entry `i` from its slot.
     #[inline]
-    pub(super) fn unlink<A>(&mut self, slab: &mut [FlowEntry<A>], i: u32) {
+    pub(super) fn unlink(&mut self, slab: &mut [Link], i: u32) {
         let Some(e) = slab.get(i as usize) else { return };
         let (prev, next, s) = (e.prev, e.next, slot(u64::from(e.tick)));
         match slab.get_mut(prev as usize) {

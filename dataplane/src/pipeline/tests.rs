@@ -525,7 +525,7 @@ mod fast_path {
     type Accounted = (FlowKey, [u64; 2], [u64; 2], crate::flow::ConnState, u64);
 
     fn entries(p: &Pipeline) -> Vec<Accounted> {
-        let mut v: Vec<_> = p.l3.flows.iter().map(|(_, e)| (e.key(), e.packets, e.bytes, e.ct, e.last_seen_ms)).collect();
+        let mut v: Vec<_> = p.l3.flows.iter().map(|(_, e)| (e.key, e.packets, e.bytes, e.ct, e.last_seen_ms)).collect();
         v.sort_by_key(|e| (e.0.src, e.0.dst, e.0.sport, e.0.dport, e.0.proto));
         v
     }

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::flow::{ConnState, FlowEntry, FlowKey, FlowTable};
+use crate::flow::{ConnState, FlowInfo, FlowKey, FlowTable};
 
 /// Slab positions a worker visits per loop for a dump (bounds the loop's added latency).
 pub const DUMP_BUDGET: u32 = 256;
@@ -57,18 +57,18 @@ pub struct FlowSummary<A> {
 }
 
 impl<A: Copy> FlowSummary<A> {
-    fn of(e: &FlowEntry<A>, created_ms: u64, dump_id: u64, now_ms: u64) -> Self {
+    fn of(e: &FlowInfo<A>, dump_id: u64, now_ms: u64) -> Self {
         FlowSummary {
             dump_id,
-            key: e.key(),
+            key: e.key,
             ct: e.ct,
             action: e.action,
             epoch: u64::from(e.epoch),
             packets: e.packets,
             bytes: e.bytes,
-            created_ms,
+            created_ms: e.created_ms,
             last_seen_ms: e.last_seen_ms,
-            timeout_ms: e.timeout_ms(),
+            timeout_ms: e.timeout_ms,
             now_ms,
         }
     }
@@ -136,7 +136,7 @@ impl DumpCursor {
         self.pos = if table.is_empty() {
             table.capacity() as u32
         } else {
-            table.scan(self.pos, budget, |fid, e| dump.queue.push(FlowSummary::of(e, table.created_ms(fid), id, now_ms)).is_ok())
+            table.scan(self.pos, budget, |_, e| dump.queue.push(FlowSummary::of(&e, id, now_ms)).is_ok())
         };
         if self.pos as usize >= table.capacity() {
             self.active = false;
@@ -184,7 +184,7 @@ mod tests {
         while (pos as usize) < t.capacity() {
             let before = pos;
             pos = t.scan(pos, 7, |id, e| {
-                all.push((id, e.key().src));
+                all.push((id, e.key.src));
                 true
             });
             assert!(pos > before && pos - before <= 7, "bounded progress: {before} -> {pos}");
@@ -263,7 +263,7 @@ mod tests {
         assert!(seen.values().all(|&n| n == 1), "no connection twice: {seen:?}");
         assert!(seen.len() <= t.capacity(), "bounded by the table");
         // Survivors of the original 200 that lived through the whole walk all appear.
-        let survivors: Vec<u128> = t.iter().map(|(_, e)| e.key().src).filter(|s| *s < 0x0a00_0000 + 200).collect();
+        let survivors: Vec<u128> = t.iter().map(|(_, e)| e.key.src).filter(|s| *s < 0x0a00_0000 + 200).collect();
         assert!(survivors.iter().all(|s| seen.contains_key(s)), "every connection alive throughout appears");
     }
 
