@@ -43,9 +43,18 @@ pub enum InsertError {
 /// The top bit of a stored key's packed small fields: set in the key of every live entry,
 /// so a vacant entry (key all zero) never matches a packet.
 const LIVE: u64 = 1 << 63;
+/// The next bit: an address of the key does not fit 32 bits (IPv6, in practice), so the
+/// folds in the line are not the addresses and the cold array holds them.
+const WIDE: u64 = 1 << 62;
 
-/// An address folded to 32 bits: an IPv4 address itself (the high 96 bits of a v4
-/// [`FlowKey`] address are zero), an IPv6 address's four words xor'ed.
+/// Whether `k` has an address that does not fit 32 bits.
+#[inline(always)]
+fn wide(k: &FlowKey) -> bool {
+    (k.src | k.dst) >> 32 != 0
+}
+
+/// An address folded to 32 bits: the address itself when it fits (every IPv4 address),
+/// else its four words xor'ed.
 #[inline(always)]
 fn fold32(a: u128) -> u32 {
     let x = (a as u64) ^ ((a >> 64) as u64);
@@ -54,8 +63,8 @@ fn fold32(a: u128) -> u32 {
 
 /// A [`FlowKey`] as the entry's line stores it, in 16 bytes: both addresses folded to 32
 /// bits ([`fold32`], exact for IPv4) and the small fields packed in one word
-/// ([`FlowKey::small`]) with [`LIVE`]. An IPv6 entry keeps its full addresses in the cold
-/// array, and a lookup that matches the folds compares them there.
+/// ([`FlowKey::small`]) with [`LIVE`] and [`WIDE`]. A wide entry (IPv6) keeps its full
+/// addresses in the cold array, and a lookup that matches the folds compares them there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 struct HotKey {
@@ -65,28 +74,34 @@ struct HotKey {
 }
 
 impl HotKey {
+    /// `k`'s line key; `wide` is [`wide`]`(k)`.
     #[inline(always)]
-    fn of(k: &FlowKey) -> Self {
-        HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | LIVE }
+    fn of(k: &FlowKey, wide: bool) -> Self {
+        let flags = LIVE | if wide { WIDE } else { 0 };
+        HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | flags }
     }
 
-    /// The key of the other direction (`HotKey::of(&k.reversed())`).
+    /// The key of the other direction (`HotKey::of(&k.reversed(), wide)`).
     #[inline(always)]
-    fn reversed_of(k: &FlowKey) -> Self {
-        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | LIVE }
+    fn reversed_of(k: &FlowKey, wide: bool) -> Self {
+        let flags = LIVE | if wide { WIDE } else { 0 };
+        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | flags }
     }
 
-    #[inline(always)]
-    fn v6(&self) -> bool {
-        (self.small >> 56) & 1 != 0
-    }
-
-    /// The key, with the IPv6 addresses from `cold`.
+    /// The key, with a wide key's addresses from `cold`.
     fn key(&self, cold: &Cold) -> FlowKey {
         let s = self.small;
-        let v6 = self.v6();
-        let (src, dst) = if v6 { (cold.addrs[0], cold.addrs[1]) } else { (u128::from(self.src), u128::from(self.dst)) };
-        FlowKey { src, dst, vrf: s as u16, sport: (s >> 16) as u16, dport: (s >> 32) as u16, proto: (s >> 48) as u8, v6 }
+        let (src, dst) =
+            if s & WIDE != 0 { (cold.addrs[0], cold.addrs[1]) } else { (u128::from(self.src), u128::from(self.dst)) };
+        FlowKey {
+            src,
+            dst,
+            vrf: s as u16,
+            sport: (s >> 16) as u16,
+            dport: (s >> 32) as u16,
+            proto: (s >> 48) as u8,
+            v6: (s >> 56) & 1 != 0,
+        }
     }
 }
 
@@ -145,19 +160,23 @@ impl<A> FlowInfo<A> {
     }
 }
 
-/// What an entry keeps outside its hot line.
+/// What an entry keeps outside its hot line (96 bytes: an insert writes the first 24, which
+/// never straddle a line, plus the windows in strict mode and the addresses of a wide key).
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 struct Cold {
     /// Insert time.
     created_ms: u64,
     /// High halves of the hot line's packet and byte counters, per [`Dir`].
     packets_hi: [u32; 2],
     bytes_hi: [u32; 2],
-    /// IPv6 keys: the full addresses (Orig src, dst); unused for IPv4.
-    addrs: [u128; 2],
-    /// TCP window tracking (strict mode).
+    /// TCP window tracking (strict mode only: liberal mode neither reads nor resets it).
     tcp: [TcpDir; 2],
+    /// Wide keys (IPv6): the full addresses (Orig src, dst); stale otherwise.
+    addrs: [u128; 2],
 }
+
+const _: () = assert!(std::mem::size_of::<Cold>() == 96, "an insert's 24 bytes of Cold never straddle a line");
 
 impl<A: Copy + Default> FlowEntry<A> {
     fn vacant() -> Self {
@@ -279,10 +298,11 @@ impl<A: Copy + Default> FlowTable<A> {
     /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
-        let (fwd, rev) = (HotKey::of(key), HotKey::reversed_of(key));
+        let w = wide(key);
+        let (fwd, rev) = (HotKey::of(key, w), HotKey::reversed_of(key, w));
         let (slab, cold) = (&*self.slab, &*self.cold);
-        // IPv6: the line matched the folded addresses; the cold array has the real ones.
-        let exact = |i: u32, a: [u128; 2]| !key.v6 || cold.get(i as usize).is_some_and(|c| c.addrs == a);
+        // Wide (IPv6): the line matched the folded addresses; the cold array has the real ones.
+        let exact = |i: u32, a: [u128; 2]| !w || cold.get(i as usize).is_some_and(|c| c.addrs == a);
         let mut dir = Dir::Orig;
         self.index
             .find(hash, |i| {
@@ -309,7 +329,6 @@ impl<A: Copy + Default> FlowTable<A> {
     /// Default/0.
     #[inline]
     pub fn insert(&mut self, key: &FlowKey, hash: u64, now_ms: u64, vrf_limit: u32) -> Result<FlowId, InsertError> {
-        debug_assert!(key.v6 || (key.src | key.dst) >> 32 == 0, "an IPv4 key's addresses fit 32 bits");
         let vrf = usize::from(key.vrf);
         if self.vrf_count[vrf] >= vrf_limit {
             self.stats.vrf_limited += 1;
@@ -333,8 +352,9 @@ impl<A: Copy + Default> FlowTable<A> {
             return Err(InsertError::Full);
         };
         self.free = link.next;
+        let w = wide(key);
         *e = FlowEntry {
-            key: HotKey::of(key),
+            key: HotKey::of(key, w),
             last_seen_ms: now_ms,
             packets: [0; 2],
             bytes: [0; 2],
@@ -342,8 +362,15 @@ impl<A: Copy + Default> FlowTable<A> {
             action: [A::default(); 2],
             ct,
         };
-        let addrs = if key.v6 { [key.src, key.dst] } else { [0; 2] };
-        *cold = Cold { created_ms: now_ms, packets_hi: [0; 2], bytes_hi: [0; 2], addrs, tcp: [TcpDir::default(); 2] };
+        cold.created_ms = now_ms;
+        cold.packets_hi = [0; 2];
+        cold.bytes_hi = [0; 2];
+        if self.cfg.tcp_strict {
+            cold.tcp = [TcpDir::default(); 2];
+        }
+        if w {
+            cold.addrs = [key.src, key.dst];
+        }
         let tick = self.wheel.clamp(tick_at_or_after(now_ms.saturating_add(timeout_ms)));
         self.wheel.link(&mut self.links, id, tick);
         self.index.insert(hash, id);

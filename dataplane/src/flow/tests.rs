@@ -134,6 +134,36 @@ fn ipv6_keys_that_fold_alike_are_told_apart_by_their_addresses() {
 }
 
 #[test]
+fn keys_with_addresses_beyond_32_bits_are_exact_whatever_the_family_flag() {
+    // The line folds any address that does not fit 32 bits, v6 flag or not (a caller's
+    // IPv4 key with high bits set must not alias another): evict through such keys and
+    // every survivor is found, every evicted one is gone.
+    let mut t = table(16, false);
+    let key = |i: u64| FlowKey { src: (1 << 40) | u128::from(i), ..tcp_key(1) };
+    for i in 0..200 {
+        let k = key(i);
+        assert_eq!(t.lookup(&k, k.sym_hash()), None, "{i}");
+        let id = insert(&mut t, &k, i * S);
+        assert_eq!(t.lookup(&k, k.sym_hash()), Some((id, Dir::Orig)));
+        assert_eq!(t.info(id).unwrap().key, k);
+    }
+    assert_eq!((t.len(), t.stats().evicted), (16, 184));
+    let live: Vec<FlowKey> = t.iter().map(|(_, e)| e.key).collect();
+    for i in 0..200 {
+        let k = key(i);
+        assert_eq!(t.lookup(&k, k.sym_hash()).is_some(), live.contains(&k), "{i}");
+    }
+    // (1 << 40) | 1 folds to (1 << 8) | 1: under one hash, each finds only itself.
+    let mut t = table(16, false);
+    let (a, b) = (key(1), FlowKey { src: (1 << 8) | 1, ..key(1) });
+    let h = a.sym_hash();
+    let ia = t.insert(&a, h, 0, u32::MAX).unwrap();
+    assert_eq!(t.lookup(&b, h), None);
+    let ib = t.insert(&b, h, 0, u32::MAX).unwrap();
+    assert_eq!((t.lookup(&a, h), t.lookup(&b, h)), (Some((ia, Dir::Orig)), Some((ib, Dir::Orig))));
+}
+
+#[test]
 fn counters_carry_past_32_bits() {
     let mut t = table(4, false);
     let k = proto_key(1, 17);
