@@ -37,25 +37,33 @@
 //!
 //! # Measured
 //!
-//! `cargo bench -p sluice-perf --bench flow` on the shared 2-core EPYC VM (noisy: two
-//! short runs, 1 s warm-up, 2–3 s measurement; the range is run-to-run). ns per packet
-//! over 4,096 random packets of existing flows (half in Reply direction), `sym_hash`
-//! included (measured with the earlier 256-byte entry). 1M flows are 128 MiB of hot
-//! entries + 40 MiB cold + 32 MiB of index, on transparent huge pages: every 1M access
-//! misses the cache.
+//! `cargo bench -p sluice-perf --bench flow` on the shared 2-core EPYC VM, pinned
+//! (`taskset -c 1`, 1 s warm-up, 2 s measurement). ns per packet over 4,096 random
+//! packets of existing flows (half in Reply direction), `sym_hash` included. December 3,
+//! two alternating runs each of the two-line entry (dd80195) and this one-line entry; the
+//! VM moved by up to 50 % between runs of one binary, so the ranges overlap:
 //!
 //! ```text
-//!  flows   lookup_hit  lookup+update  insert+evict  burst(32 misses)+insert+evict
-//!  1k      12–13       22–24          43–58         72
-//!  64k     23–27       51–52          51–63         87
-//!  1M      42–67       76–111         350–455       345
-//!  expire: 14–20 ns per expired entry (64k idle entries in one call)
+//!              lookup_hit  lookup+update  insert+evict  burst(32 misses)+insert+evict
+//!  1k  2 lines  8–11       20–27          49–59         60–61
+//!      1 line   12–13      22–25          72–75         90
+//!  64k 2 lines  16–21      27–46          106–153       114–138
+//!      1 line   21–24      33–40          152–160       128–142
+//!  1M  2 lines  32–35      64–68          219–230       181–190
+//!      1 line   37–38      59–74          241–244       224–228
+//!  expire (64k idle entries in one call): 40–75 ns per expired entry, either entry
 //! ```
+//!
+//! In this bench (random keys over the whole table) one line instead of two did not make
+//! lookups faster, and inserts got slower: an insert now writes three arrays (entry,
+//! cold, wheel links) instead of two, and eviction derives each candidate's timeout from
+//! its state. Where it pays is the system run, which moves more than a lookup's lines: at
+//! 1M connections the stateful pipeline went from 7.0 to 7.6–8.5 Mpps (docs/PERFORMANCE.md,
+//! "One-line flow entries").
 //!
 //! Lookups of a burst are independent, so their misses overlap. An insert with eviction
 //! is a chain of dependent misses (victim, its index bucket, the new key's bucket, the
-//! wheel neighbours): at 1M on this VM (nested paging) that is ~350 ns, over the
-//! ~100 ns goal; at 64k (fits the L3) it is ~60 ns.
+//! wheel neighbours).
 
 mod conntrack;
 mod frag;

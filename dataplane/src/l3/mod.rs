@@ -35,7 +35,7 @@ pub type AdjIdx = u32;
 
 /// A forwarding next hop resolved to the rewrite its packets get: the output port and
 /// VLAN and the MACs. The flow table caches an [`AdjIdx`] instead of these 12+ bytes,
-/// which keeps a connection's hot data in two cache lines.
+/// which keeps a connection's hot data in one cache line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Adjacency {
     pub port: PortIdx,
