@@ -10,7 +10,7 @@ pub use hyper::{Method, StatusCode};
 use serde_json::Value;
 use sluice_control::api::client;
 
-use crate::{af_packet_fanout_collision, run_sluice, say, spawn_sluice, Finished, Report, Sandbox, Sluice, GRACE, START_ATTEMPTS};
+use crate::{run_sluice, spawn_sluice, start_past_fanout_collisions, Finished, Report, Sandbox, Sluice, GRACE};
 
 /// `--duration` of every daemon: long enough for any test, which stops it with SIGTERM.
 pub const RUN_S: u64 = 20;
@@ -136,20 +136,22 @@ impl Daemon {
     }
 
     /// Starts sluice on `config` with the API at `socket` and waits until it answers.
-    /// Starts again (up to [`START_ATTEMPTS`]) when an af_packet port collided with a parallel
-    /// test's sluice on its fanout group ([`af_packet_fanout_collision`]).
+    /// Starts again when an af_packet port collided with a parallel test's sluice on its
+    /// fanout group ([`start_past_fanout_collisions`]).
     pub fn start_at(sb: &Sandbox, tag: &str, config: &Path, socket: &Path, extra: &[&str]) -> Daemon {
-        for attempt in 1.. {
-            let mut d = spawn_daemon(sb, tag, config, socket, extra);
-            match d.try_ready() {
-                Ok(()) => return d,
-                Err(why) if attempt < START_ATTEMPTS && af_packet_fanout_collision(&d.sluice.stderr_now()) => {
-                    say(&format!("{tag}: af_packet fanout group collision with a parallel test's sluice, starting again ({why})"));
-                }
-                Err(why) => panic!("{why}\n{}", d.output()),
-            }
+        let (d, ready) = start_past_fanout_collisions(
+            tag,
+            || {
+                let mut d = spawn_daemon(sb, tag, config, socket, extra);
+                let ready = d.try_ready();
+                (d, ready)
+            },
+            |d| d.sluice.stderr_now(),
+        );
+        if let Err(why) = ready {
+            panic!("{why}\n{}", d.output());
         }
-        unreachable!("the last attempt returns or panics")
+        d
     }
 
     /// Waits (at most [`READY`]) until the socket file exists and `GET /v1/stats`

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{af_packet_fanout_collision, must, say, sh, spawn_sluice, strict, MacAddr, Sandbox, Sluice, START_ATTEMPTS};
+use crate::{must, sh, spawn_sluice, start_past_fanout_collisions, strict, MacAddr, Sandbox, Sluice};
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -560,18 +560,17 @@ pub fn start_sluice_bg(sb: &Sandbox, tag: &str, yaml: &str, max_s: u32) -> Sluic
     ]
     .map(String::from)
     .to_vec();
-    for attempt in 1..=START_ATTEMPTS {
-        let mut s = spawn_sluice(sb.path(), tag, &args, Some(sb.file(&stats)));
-        if s.wait_for_stderr(" forwarding", Duration::from_secs(15)) {
-            return s;
-        }
-        let err = s.stderr_now();
-        if attempt < START_ATTEMPTS && af_packet_fanout_collision(&err) {
-            say(&format!("{tag}: af_packet fanout group collision with a parallel test's sluice, starting again:\n{err}"));
-            drop(s);
-            continue;
-        }
-        panic!("sluice did not start forwarding:\n{err}");
+    let (s, ready) = start_past_fanout_collisions(
+        tag,
+        || {
+            let mut s = spawn_sluice(sb.path(), tag, &args, Some(sb.file(&stats)));
+            let ready = s.wait_for_stderr(" forwarding", Duration::from_secs(15));
+            (s, if ready { Ok(()) } else { Err("sluice did not start forwarding".to_string()) })
+        },
+        Sluice::stderr_now,
+    );
+    if let Err(why) = ready {
+        panic!("{why}:\n{}", s.stderr_now());
     }
-    unreachable!("the last attempt returns or panics")
+    s
 }

@@ -256,6 +256,27 @@ pub fn af_packet_fanout_collision(stderr: &str) -> bool {
     stderr.contains("could not set PACKET_FANOUT")
 }
 
+/// Starts a sluice with `start` (which spawns it and waits until it is ready: `Err` says why
+/// it is not) and starts it again, up to [`START_ATTEMPTS`] times, while its stderr shows an
+/// [`af_packet_fanout_collision`]. Returns the last one started, and whether it is ready.
+pub fn start_past_fanout_collisions<T>(
+    tag: &str,
+    mut start: impl FnMut() -> (T, Result<(), String>),
+    stderr: impl Fn(&T) -> String,
+) -> (T, Result<(), String>) {
+    let mut attempt = 1;
+    loop {
+        let (s, ready) = start();
+        match ready {
+            Err(why) if attempt < START_ATTEMPTS && af_packet_fanout_collision(&stderr(&s)) => {
+                say(&format!("{tag}: af_packet fanout group collision with a parallel test's sluice, starting again ({why})"));
+                attempt += 1;
+            }
+            ready => return (s, ready),
+        }
+    }
+}
+
 /// Starts `sluice <args>` in `cwd` with stdout/stderr going to files in `cwd` (`<tag>.out`,
 /// `<tag>.err`). `stats` is the `--stats-json` path if the args name one.
 pub fn spawn_sluice(cwd: &Path, tag: &str, args: &[String], stats: Option<PathBuf>) -> Sluice {
@@ -688,5 +709,29 @@ mod tests {
         let d = frames_diff(&a, &[vec![1, 2], vec![4]]).unwrap();
         assert!(d.contains("frame 1"), "{d}");
         assert!(frames_diff(&a, &a[..1]).unwrap().contains("got 2 frames, want 1"));
+    }
+
+    #[test]
+    fn a_start_is_repeated_only_past_fanout_collisions_and_only_so_often() {
+        const COLLISION: &str = "could not set PACKET_FANOUT on AF_PACKET socket: Invalid argument";
+        // Each start gives (attempt number, its stderr) and whether it is ready.
+        let run = |outcomes: &[(&str, bool)]| {
+            let mut n = 0;
+            let (s, ready) = start_past_fanout_collisions(
+                "t",
+                || {
+                    let (err, ok) = outcomes[n];
+                    n += 1;
+                    ((n, err.to_string()), if ok { Ok(()) } else { Err(format!("attempt {n}")) })
+                },
+                |(_, err): &(usize, String)| err.clone(),
+            );
+            (s.0, ready)
+        };
+        assert_eq!(run(&[(COLLISION, false), ("", true)]), (2, Ok(())));
+        assert_eq!(run(&[("", true)]), (1, Ok(())));
+        assert_eq!(run(&[("device not found", false), ("", true)]), (1, Err("attempt 1".into())), "other failures are not retried");
+        let always = [(COLLISION, false); START_ATTEMPTS as usize + 1];
+        assert_eq!(run(&always), (START_ATTEMPTS as usize, Err(format!("attempt {START_ATTEMPTS}"))));
     }
 }
