@@ -152,14 +152,6 @@ pub struct FlowInfo<A> {
     pub timeout_ms: u64,
 }
 
-impl<A> FlowInfo<A> {
-    /// When the entry expires unless a packet refreshes it (`expire` removes it at most
-    /// one wheel tick, 1.024 s, later).
-    pub fn expires_ms(&self) -> u64 {
-        self.last_seen_ms.saturating_add(self.timeout_ms)
-    }
-}
-
 /// What an entry keeps outside its hot line (96 bytes: an insert writes the first 24, which
 /// never straddle a line, plus the windows in strict mode and the addresses of a wide key).
 #[derive(Clone, Copy, Debug, Default)]

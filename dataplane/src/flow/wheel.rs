@@ -1,8 +1,7 @@
 //! The hashed timer wheel that ages flow entries: 4,096 slots of 1.024 s ticks, each a
 //! doubly-linked list threaded through the entries' [`Link`]s (an array beside the slab),
-//! plus a bitmap
-//! of non-empty slots so eviction finds the nearest occupied slot in at most 64 word
-//! reads.
+//! plus a bitmap of non-empty slots so eviction finds the nearest occupied slot in at most
+//! 64 word reads.
 //!
 //! Why these numbers: timeouts are at least 10 s, so a tick of 1.024 s (a shift, not a
 //! division) costs under 10% precision at worst, and an entry never expires early, only
@@ -87,13 +86,13 @@ impl Wheel {
 
     /// Links entry `i` at the head of the slot of `tick` (already clamped).
     #[inline]
-    pub(super) fn link(&mut self, slab: &mut [Link], i: u32, tick: u64) {
+    pub(super) fn link(&mut self, links: &mut [Link], i: u32, tick: u64) {
         let s = slot(tick);
         let head = self.heads[s];
-        if let Some(h) = slab.get_mut(head as usize) {
+        if let Some(h) = links.get_mut(head as usize) {
             h.prev = i;
         }
-        if let Some(e) = slab.get_mut(i as usize) {
+        if let Some(e) = links.get_mut(i as usize) {
             e.next = head;
             e.prev = NIL;
             // Ticks fit 32 bits for 139 years (see `Link::tick`).
@@ -105,14 +104,14 @@ impl Wheel {
 
     /// Unlinks entry `i` from its slot.
     #[inline]
-    pub(super) fn unlink(&mut self, slab: &mut [Link], i: u32) {
-        let Some(e) = slab.get(i as usize) else { return };
+    pub(super) fn unlink(&mut self, links: &mut [Link], i: u32) {
+        let Some(e) = links.get(i as usize) else { return };
         let (prev, next, s) = (e.prev, e.next, slot(u64::from(e.tick)));
-        match slab.get_mut(prev as usize) {
+        match links.get_mut(prev as usize) {
             Some(p) => p.next = next,
             None => self.heads[s] = next,
         }
-        if let Some(n) = slab.get_mut(next as usize) {
+        if let Some(n) = links.get_mut(next as usize) {
             n.prev = prev;
         }
         if self.heads[s] == NIL {
