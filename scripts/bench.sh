@@ -31,7 +31,7 @@
 #   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
 #   --no-huge       run both without hugepages (anonymous memory)
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
-#   --skip-build    use target/release/sluice as it is
+#   --skip-build    use target/release/sluice as it is (or $SLUICE_BIN)
 #   --keep          keep the work directory (pcap, config, logs, stats JSON)
 #
 # Needs root for hugepages (without them, or without root, it falls back to --no-huge and
@@ -109,7 +109,7 @@ step() {
 }
 
 # --- build -----------------------------------------------------------------------------
-SLUICE=target/release/sluice
+SLUICE=${SLUICE_BIN:-target/release/sluice}
 if [ "$SKIP_BUILD" = 0 ]; then
     step build timeout 3600 cargo build --release -p sluice
 fi
