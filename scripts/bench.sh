@@ -31,8 +31,9 @@
 #   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
 #   --no-huge       run both without hugepages (anonymous memory)
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
-#   --skip-build    use target/release/sluice as it is (or $SLUICE_BIN)
+#   --skip-build    use target/release/sluice as it is
 #   --keep          keep the work directory (pcap, config, logs, stats JSON)
+# Env SLUICE_BIN=path measures that binary instead, without a build (to alternate builds).
 #
 # Needs root for hugepages (without them, or without root, it falls back to --no-huge and
 # says so). Reserved hugepages are left reserved (the table footer says how to release
@@ -110,7 +111,7 @@ step() {
 
 # --- build -----------------------------------------------------------------------------
 SLUICE=${SLUICE_BIN:-target/release/sluice}
-if [ "$SKIP_BUILD" = 0 ]; then
+if [ "$SKIP_BUILD" = 0 ] && [ -z "${SLUICE_BIN:-}" ]; then
     step build timeout 3600 cargo build --release -p sluice
 fi
 [ -x "$SLUICE" ] || die "$SLUICE missing (build it or drop --skip-build)"
