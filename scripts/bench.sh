@@ -28,7 +28,7 @@
 #   --syn           TCP SYNs instead of UDP: every frame opens a connection (new-flow rate;
 #                   use with --max-flows below --flows so each frame misses and evicts)
 #   --max-flows N   flows.max_per_worker (default: 2 x --flows, at least 1024)
-#   --seconds N     measured seconds per program (default 10), after 1 s of warm-up
+#   --seconds N     measured seconds per program (default 10, at least 3), after 1 s of warm-up
 #   --no-huge       run both without hugepages (anonymous memory)
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
 #   --skip-build    use target/release/sluice as it is
@@ -86,6 +86,7 @@ for v in FLOWS PACKETS DUR PAGES; do
     [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "${v,,} must be a positive integer"
 done
 [ "$PACKETS" -ge "$FLOWS" ] || die "--packets must be at least --flows (each flow needs a frame)"
+[ "$DUR" -ge 3 ] || die "--seconds must be at least 3 (each program's median needs 3 one-second samples)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (main on 0, forwarding on 1)"
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (scripts/setup.sh installs DPDK)"
 
