@@ -115,7 +115,7 @@ SLUICE=${SLUICE_BIN:-target/release/sluice}
 if [ "$SKIP_BUILD" = 0 ] && [ -z "${SLUICE_BIN:-}" ]; then
     step build timeout 3600 cargo build --release -p sluice
 fi
-[ -x "$SLUICE" ] || die "$SLUICE missing (build it or drop --skip-build)"
+[ -x "$SLUICE" ] || die "$SLUICE missing (build it, drop --skip-build, or fix SLUICE_BIN)"
 
 # A benchmark beside a compile, a test run or another poller measures that instead.
 # (Checked before and after each measurement; only 2 CPUs, and the poller takes one.)

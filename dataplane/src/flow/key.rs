@@ -78,6 +78,21 @@ impl FlowKey {
             | (u64::from(self.v6) << 56)
     }
 
+    /// The key with addresses `src`, `dst` and the small fields unpacked from `small` (the
+    /// inverse of [`small`](Self::small); bits above the family bit are ignored).
+    #[inline]
+    pub(crate) fn from_small(src: u128, dst: u128, small: u64) -> Self {
+        FlowKey {
+            src,
+            dst,
+            vrf: small as u16,
+            sport: (small >> 16) as u16,
+            dport: (small >> 32) as u16,
+            proto: (small >> 48) as u8,
+            v6: (small >> 56) & 1 != 0,
+        }
+    }
+
     /// [`small`](Self::small) of [`reversed`](Self::reversed) without building it.
     #[inline(always)]
     pub(crate) fn small_reversed(&self) -> u64 {

@@ -58,9 +58,10 @@
 //! lookups faster, and inserts got slower: an insert now writes three arrays (entry,
 //! cold, wheel links) instead of two, and eviction derives each candidate's timeout from
 //! its state (callgrind, insert + evict + update on a full 1k table: 343 → 370
-//! instructions, most of the difference bounds checks of the third array). Where it pays is the system run, which moves more than a lookup's lines: at
-//! 1M connections the stateful pipeline went from 7.0 to 7.6–8.5 Mpps (docs/PERFORMANCE.md,
-//! "One-line flow entries").
+//! instructions, most of the difference bounds checks of the third array). Where it pays
+//! is the system run, which moves more than a lookup's lines: at 1M connections the
+//! stateful pipeline went from 7.0 to 7.6–8.5 Mpps (docs/PERFORMANCE.md, "One-line flow
+//! entries").
 //!
 //! Lookups of a burst are independent, so their misses overlap. An insert with eviction
 //! is a chain of dependent misses (victim, its index bucket, the new key's bucket, the

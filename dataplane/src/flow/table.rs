@@ -74,34 +74,32 @@ struct HotKey {
 }
 
 impl HotKey {
+    /// The flag bits of a live entry's `small`.
+    #[inline(always)]
+    fn flags(wide: bool) -> u64 {
+        LIVE | if wide { WIDE } else { 0 }
+    }
+
     /// `k`'s line key; `wide` is [`wide`]`(k)`.
     #[inline(always)]
     fn of(k: &FlowKey, wide: bool) -> Self {
-        let flags = LIVE | if wide { WIDE } else { 0 };
-        HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | flags }
+        HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | Self::flags(wide) }
     }
 
     /// The key of the other direction (`HotKey::of(&k.reversed(), wide)`).
     #[inline(always)]
     fn reversed_of(k: &FlowKey, wide: bool) -> Self {
-        let flags = LIVE | if wide { WIDE } else { 0 };
-        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | flags }
+        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | Self::flags(wide) }
     }
 
     /// The key, with a wide key's addresses from `cold`.
     fn key(&self, cold: &Cold) -> FlowKey {
-        let s = self.small;
-        let (src, dst) =
-            if s & WIDE != 0 { (cold.addrs[0], cold.addrs[1]) } else { (u128::from(self.src), u128::from(self.dst)) };
-        FlowKey {
-            src,
-            dst,
-            vrf: s as u16,
-            sport: (s >> 16) as u16,
-            dport: (s >> 32) as u16,
-            proto: (s >> 48) as u8,
-            v6: (s >> 56) & 1 != 0,
-        }
+        let (src, dst) = if self.small & WIDE != 0 {
+            (cold.addrs[0], cold.addrs[1])
+        } else {
+            (u128::from(self.src), u128::from(self.dst))
+        };
+        FlowKey::from_small(src, dst, self.small)
     }
 }
 
