@@ -38,10 +38,10 @@ pub trait Egress<B: PacketBuf> {
 }
 
 /// How many packets ahead of the one being processed its entry is prefetched (the index
-/// line twice as far ahead).
+/// lines of the whole chunk are requested before any packet of it is processed).
 const PREFETCH_AHEAD: usize = 4;
-/// Packets in flight in the prefetch pipeline: the one processed, and 2D behind it.
-const RING: usize = 2 * PREFETCH_AHEAD + 1;
+/// Packets parsed (and their index lines requested) before the first of them is processed.
+const CHUNK: usize = crate::worker::RX_BURST;
 /// Below this many connections the table stays in cache and the pipeline does not pay
 /// (measured with a separate hint parse: +17 cycles per packet at 1k flows, -170 at 64k;
 /// with the fast path's parse shared, no difference at 1k either way).
@@ -198,37 +198,45 @@ impl Pipeline {
         }
         // A big flow table misses the cache on nearly every lookup: two dependent misses
         // (index line, then entry) per packet. Taken packet after packet they queue up.
-        // Software-pipelined instead (DPDK l3fwd / VPP style): packet i+2D is parsed and
-        // its index line requested, and packet i+D's entry, while packet i is processed,
-        // so each miss has D packets' worth of work to arrive in, and only a few lines are
-        // in flight at a time (a whole burst's worth at once overflows the core's miss
-        // buffers). The parse is the fast path's: done once per packet. The stages run
-        // over a ring of 2D+1 packets, so the pipeline fills once per burst.
-        let mut ring: [Option<(B, Option<fast::Parsed>)>; RING] = std::array::from_fn(|_| None);
-        let mut i = 0usize;
-        let mut pkts = pkts.into_iter().fuse();
+        // In two passes instead: the first parses a chunk of up to 32 packets (the fast
+        // path's parse, done once per packet) and requests each one's index line; the
+        // second processes them in order, requesting the entry D packets ahead (its index
+        // line is there by then). The index requests sit a parse apart (~100
+        // instructions), so several are in flight inside the core's window at once; in
+        // the software pipeline this replaced (VPP / l3fwd style: packet i+2D parsed and
+        // its index line requested while packet i is processed), each was a whole
+        // packet's work (~700 instructions) from the next, and the stall after it stayed
+        // whatever the distance. Measured December 6 (system runs, alternating): 64k flows
+        // +7-15 %, 1M flows +8-13 %.
+        let mut pkts = pkts.into_iter();
         loop {
-            match pkts.next() {
-                Some(pkt) => {
-                    let p = fast::parse(&tables.l3, ingress, pkt.data());
-                    if let Some(f) = &p {
-                        self.l3.flows.prefetch_index(f.hash);
-                    }
-                    if let Some(slot) = ring.get_mut(i % RING) {
-                        *slot = Some((pkt, p));
-                    }
+            let mut chunk: [Option<(B, Option<fast::Parsed>)>; CHUNK] = std::array::from_fn(|_| None);
+            let mut n = 0;
+            for slot in chunk.iter_mut() {
+                let Some(pkt) = pkts.next() else { break };
+                let p = fast::parse(&tables.l3, ingress, pkt.data());
+                if let Some(f) = &p {
+                    self.l3.flows.prefetch_index(f.hash);
                 }
-                // Drained: the last 2D packets go through the remaining stages.
-                None if ring.iter().all(Option::is_none) => return,
-                None => {}
+                *slot = Some((pkt, p));
+                n += 1;
             }
-            if let Some(Some((_, Some(f)))) = i.checked_sub(PREFETCH_AHEAD).and_then(|j| ring.get(j % RING)) {
-                self.l3.flows.prefetch_entry(f.hash);
+            for j in 0..PREFETCH_AHEAD.min(n) {
+                if let Some(Some((_, Some(f)))) = chunk.get(j) {
+                    self.l3.flows.prefetch_entry(f.hash);
+                }
             }
-            if let Some((pkt, p)) = i.checked_sub(2 * PREFETCH_AHEAD).and_then(|j| ring.get_mut(j % RING)).and_then(Option::take) {
-                self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
+            for j in 0..n {
+                if let Some(Some((_, Some(f)))) = chunk.get(j + PREFETCH_AHEAD) {
+                    self.l3.flows.prefetch_entry(f.hash);
+                }
+                if let Some((pkt, p)) = chunk.get_mut(j).and_then(Option::take) {
+                    self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
+                }
             }
-            i += 1;
+            if n < CHUNK {
+                return;
+            }
         }
     }
 

@@ -309,10 +309,11 @@ impl Egress<HeapBuf> for Ordered {
     }
 }
 
-/// Past `PREFETCH_MIN_FLOWS` connections the routing path prefetches and processes a
-/// burst in a software pipeline: every packet must come out exactly once, in order, with
-/// the same result as packet-at-a-time processing (bursts of 1 never pipeline anything
-/// ahead), including runts, non-IP frames and bursts longer than the prefetch ring.
+/// Past `PREFETCH_MIN_FLOWS` connections the routing path parses a burst chunk by chunk
+/// before processing it, prefetching as it goes: every packet must come out exactly once,
+/// in order, with the same result as packet-at-a-time processing (bursts of 1 never
+/// prefetch anything ahead), including runts, non-IP frames and bursts longer than a
+/// chunk.
 #[test]
 fn prefetching_bursts_process_every_packet_once_in_order() {
     use crate::l3::fixture::*;
