@@ -277,12 +277,14 @@ impl<A: Copy + Default> FlowTable<A> {
         self.index.prefetch(hash);
     }
 
-    /// Starts loading the entry the index most likely holds for `hash` (its line).
+    /// Starts loading the entry the index most likely holds for `hash` (its line), and
+    /// returns it: a hint for [`lookup_hinted`](Self::lookup_hinted), which then need
+    /// not read the index line again.
     #[inline(always)]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(e) = self.index.candidate(hash).and_then(|id| self.slab.get(id as usize)) {
-            prefetch_all(e);
-        }
+    pub fn prefetch_entry(&self, hash: u64) -> Option<FlowId> {
+        let id = self.index.candidate(hash)?;
+        prefetch_all(self.slab.get(id as usize)?);
+        Some(id)
     }
 
     /// Finds the connection of `key` in either direction; `hash` must be `key.sym_hash()`.
@@ -290,24 +292,46 @@ impl<A: Copy + Default> FlowTable<A> {
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
         let w = wide(key);
         let (fwd, rev) = (HotKey::of(key, w), HotKey::reversed_of(key, w));
-        let (slab, cold) = (&*self.slab, &*self.cold);
-        // Wide (IPv6): the line matched the folded addresses; the cold array has the real ones.
-        let exact = |i: u32, a: [u128; 2]| !w || cold.get(i as usize).is_some_and(|c| c.addrs == a);
         let mut dir = Dir::Orig;
         self.index
-            .find(hash, |i| {
-                let Some(e) = slab.get(i as usize) else { return false };
-                if e.key == fwd && exact(i, [key.src, key.dst]) {
-                    dir = Dir::Orig;
+            .find(hash, |i| match self.holds(i, key, w, &fwd, &rev) {
+                Some(d) => {
+                    dir = d;
                     true
-                } else if e.key == rev && exact(i, [key.dst, key.src]) {
-                    dir = Dir::Reply;
-                    true
-                } else {
-                    false
                 }
+                None => false,
             })
             .map(|i| (i, dir))
+    }
+
+    /// [`lookup`](Self::lookup), trying entry `hint` first (from
+    /// [`prefetch_entry`](Self::prefetch_entry); possibly stale, since inserts and
+    /// evictions may have reused the entry: its key decides, keys being unique).
+    #[inline]
+    pub fn lookup_hinted(&self, key: &FlowKey, hash: u64, hint: Option<FlowId>) -> Option<(FlowId, Dir)> {
+        if let Some(i) = hint {
+            let w = wide(key);
+            if let Some(d) = self.holds(i, key, w, &HotKey::of(key, w), &HotKey::reversed_of(key, w)) {
+                return Some((i, d));
+            }
+        }
+        self.lookup(key, hash)
+    }
+
+    /// Whether entry `i` is `key`'s connection, and in which direction (`fwd`, `rev`: the
+    /// key's line keys both ways, `w`: [`wide`]).
+    #[inline(always)]
+    fn holds(&self, i: FlowId, key: &FlowKey, w: bool, fwd: &HotKey, rev: &HotKey) -> Option<Dir> {
+        let e = self.slab.get(i as usize)?;
+        // Wide (IPv6): the line matched the folded addresses; the cold array has the real ones.
+        let exact = |a: [u128; 2]| !w || self.cold.get(i as usize).is_some_and(|c| c.addrs == a);
+        if e.key == *fwd && exact([key.src, key.dst]) {
+            Some(Dir::Orig)
+        } else if e.key == *rev && exact([key.dst, key.src]) {
+            Some(Dir::Reply)
+        } else {
+            None
+        }
     }
 
     /// Inserts a new connection with `key` as its Orig direction (caller checked it is

@@ -636,3 +636,32 @@ fn frag_full_set_replaces_the_oldest() {
     empty.record(&frag_key(1), 1, 0);
     assert_eq!(empty.lookup(&frag_key(1), 0), None);
 }
+
+/// A hint from `prefetch_entry` only saves the index read: a stale one (the entry evicted
+/// and reused by another connection, freed, out of range, or another connection's) gives
+/// the same answer as a plain lookup, and a right one gives the direction too.
+#[test]
+fn a_stale_lookup_hint_gives_the_plain_lookups_answer() {
+    let mut t = table(2, false);
+    let (a, b, c) = (tcp_key(1), tcp_key(2), tcp_key(3));
+    let ia = insert(&mut t, &a, 0);
+    let ib = insert(&mut t, &b, 0);
+    assert_eq!(t.prefetch_entry(a.sym_hash()), Some(ia));
+    assert_eq!(t.lookup_hinted(&a, a.sym_hash(), Some(ia)), Some((ia, Dir::Orig)));
+    assert_eq!(t.lookup_hinted(&a.reversed(), a.sym_hash(), Some(ia)), Some((ia, Dir::Reply)));
+    // Another connection's entry, an id past the slab, none at all.
+    for hint in [Some(ib), Some(99), None] {
+        assert_eq!(t.lookup_hinted(&a, a.sym_hash(), hint), Some((ia, Dir::Orig)), "hint {hint:?}");
+        assert_eq!(t.lookup_hinted(&c, c.sym_hash(), hint), None, "hint {hint:?}");
+    }
+    // The table is full: c evicts one of them and takes its entry; a hint naming that
+    // entry for the evicted key must miss, and the survivor is still found.
+    let ic = insert(&mut t, &c, 1);
+    let (gone, kept, ik) = if ic == ia { (a, b, ib) } else { (b, a, ia) };
+    assert_eq!(t.lookup_hinted(&gone, gone.sym_hash(), Some(ic)), None);
+    assert_eq!(t.lookup_hinted(&c, c.sym_hash(), Some(ik)), Some((ic, Dir::Orig)));
+    assert_eq!(t.lookup_hinted(&kept, kept.sym_hash(), Some(ic)), Some((ik, Dir::Orig)));
+    // A freed entry matches nothing, not even the key it held.
+    t.remove(ic);
+    assert_eq!(t.lookup_hinted(&c, c.sym_hash(), Some(ic)), None);
+}

@@ -26,7 +26,7 @@
 
 use super::conn::{self, Act};
 use super::{L3Out, L3Tables, PortRole};
-use crate::flow::{CtVerdict, FlowKey};
+use crate::flow::{CtVerdict, FlowId, FlowKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{icmpv4, icmpv6};
@@ -49,6 +49,9 @@ pub struct Parsed {
     /// Where the L4 header starts in the frame, and the datagram's L4 length.
     l4_off: u16,
     l4_len: u16,
+    /// The entry the flow table's index named for `hash` when it was prefetched
+    /// ([`crate::flow::FlowTable::prefetch_entry`]), tried first by the lookup.
+    pub hint: Option<FlowId>,
     /// Whether [`hit`] may take it (else the hash is only a prefetch hint: IPv6, echo).
     eligible: bool,
     /// The frame carries an 802.1Q tag (as the pipeline tests it: TPID 0x8100).
@@ -131,7 +134,7 @@ pub fn parse(l3: &L3Tables, ingress: Ingress, frame: &[u8]) -> Option<Parsed> {
         eligible = false;
     }
     let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
-    Some(Parsed { hash: key.sym_hash(), key, sender, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+    Some(Parsed { hash: key.sym_hash(), key, sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
 }
 
 /// Forwards (or drops) a packet of a connection whose direction is decided under the
@@ -142,7 +145,7 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if !p.eligible {
         return None;
     }
-    let (id, dir) = st.flows.lookup(&p.key, p.hash)?;
+    let (id, dir) = st.flows.lookup_hinted(&p.key, p.hash, p.hint)?;
     let e = st.flows.entry(id);
     let a = e.action[dir as usize];
     if e.epoch != st.flow_epoch() || a.act == Act::Undecided || a.sender != p.sender {
