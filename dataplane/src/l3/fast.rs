@@ -30,7 +30,7 @@ use crate::flow::{CtVerdict, FlowId, FlowKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{icmpv4, icmpv6};
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::EtherType;
 use crate::DropReason;
@@ -153,8 +153,11 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     }
     // What only a hit needs, checked only for one (a new connection's first packet pays
     // the full path's parse anyway): the header checksum, and TCP's fields.
+    // Option-less headers only (options are rare; the full path checks them): the
+    // checksum of five words, with no length to re-derive.
     let l2 = usize::from(p.l2_len);
-    if !Ipv4Packet::new_unchecked(frame.get(l2..)?).verify_checksum() {
+    let header = frame.get(l2..l2 + ipv4::HEADER_LEN).and_then(|h| <&[u8; ipv4::HEADER_LEN]>::try_from(h).ok())?;
+    if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !ipv4::checksum_ok20(header) {
         return None;
     }
     let tcp = if p.key.proto == 6 {
