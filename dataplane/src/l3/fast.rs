@@ -19,9 +19,10 @@
 //! parses again, pays for little more than the key and its hash here.
 //!
 //! Which packets: untagged or 802.1Q frames to the port's own MAC (the network's gateway
-//! MAC on an endpoint port, the uplink's on an uplink), IPv4 with a valid header checksum,
-//! not fragmented, TCP/UDP/SCTP, unicast destination, TTL above 1, not oversize, not DHCP
-//! from an endpoint, and from an endpoint only from an address it may use. The equivalence
+//! MAC on an endpoint port, the uplink's on an uplink), IPv4 without options and with a
+//! valid header checksum, not fragmented, TCP/UDP/SCTP, unicast destination, TTL above 1,
+//! not oversize, not DHCP from an endpoint, and from an endpoint only from an address it
+//! may use. The equivalence
 //! with the full path is a property test (`pipeline::tests::fast_path`).
 
 use super::conn::{self, Act};
@@ -152,9 +153,9 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
         return None;
     }
     // What only a hit needs, checked only for one (a new connection's first packet pays
-    // the full path's parse anyway): the header checksum, and TCP's fields.
-    // Option-less headers only (options are rare; the full path checks them): the
-    // checksum of five words, with no length to re-derive.
+    // the full path's parse anyway): the header checksum, and TCP's fields. The checksum
+    // of an option-less header only, five words with no length to re-derive (options are
+    // rare: the full path takes them).
     let l2 = usize::from(p.l2_len);
     let header = frame.get(l2..l2 + ipv4::HEADER_LEN).and_then(|h| <&[u8; ipv4::HEADER_LEN]>::try_from(h).ok())?;
     if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !ipv4::checksum_ok20(header) {
