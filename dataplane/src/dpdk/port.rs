@@ -241,17 +241,22 @@ impl EthPort {
         Ok(info)
     }
 
-    /// What the device is and can do.
-    pub fn info(&self) -> Result<DevInfo> {
-        let info = self.raw_info()?;
-        let driver = if info.driver_name.is_null() {
+    /// The PMD's name in `info` (empty if it gives none).
+    fn driver_name(info: &rte_eth_dev_info) -> String {
+        if info.driver_name.is_null() {
             String::new()
         } else {
             // SAFETY: a non-NULL driver_name is the PMD's static C string.
             unsafe { CStr::from_ptr(info.driver_name) }
                 .to_string_lossy()
                 .into_owned()
-        };
+        }
+    }
+
+    /// What the device is and can do.
+    pub fn info(&self) -> Result<DevInfo> {
+        let info = self.raw_info()?;
+        let driver = Self::driver_name(&info);
         let mut mac = rte_ether_addr::default();
         // SAFETY: mac is a valid, writable rte_ether_addr.
         check("rte_eth_macaddr_get", unsafe {
@@ -402,7 +407,7 @@ impl EthPort {
                 check("rte_eth_promiscuous_enable", rc)?;
             }
         }
-        if self.info().is_ok_and(|i| i.driver == "net_af_packet") {
+        if Self::driver_name(&info) == "net_af_packet" {
             self.discard_queued_rx();
         }
         tracing::info!(
