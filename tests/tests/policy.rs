@@ -178,17 +178,37 @@ stats: {{interval_s: 0}}
         Stdio::null(),
     );
     wait_listening(&b, "5001");
-    let client = std::process::Command::new("timeout")
+    // The client half-closes (FIN) when its stdin ends, and the server quits on that FIN
+    // even if it has not sent all of its own data yet. So the client's stdin stays open
+    // until a has received everything b sends (bounded), then closes.
+    let mut client = std::process::Command::new("timeout")
         .args(["20", "ip", "netns", "exec", &a.ns, "nc", "-q", "2", "10.1.0.11", "5001"])
-        .stdin(std::fs::File::open(sb.file("to_b.bin")).unwrap())
+        .stdin(Stdio::piped())
         .stdout(std::fs::File::create(sb.file("got_a.bin")).unwrap())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let feeder = std::thread::spawn({
+        let to_b = to_b.clone();
+        move || {
+            use std::io::Write;
+            let sent = stdin.write_all(&to_b);
+            (stdin, sent)
+        }
+    });
+    let t0 = Instant::now();
+    let got_a_len = || std::fs::metadata(sb.file("got_a.bin")).map(|m| m.len()).unwrap_or(0);
+    while got_a_len() < to_a.len() as u64 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (stdin, sent) = feeder.join().unwrap();
+    drop(stdin);
+    let client = client.wait_with_output().unwrap();
     let server_done = server.wait_for(Duration::from_secs(10));
     let (got_b, got_a) = (std::fs::read(sb.file("got_b.bin")).unwrap(), std::fs::read(sb.file("got_a.bin")).unwrap());
     log.push_str(&format!(
-        "nc a->b: client {:?} {}; server {server_done:?}; b got {} bytes, a got {}\n",
+        "nc a->b: client {:?} (stdin {sent:?}) {}; server {server_done:?}; b got {} bytes, a got {}\n",
         client.status,
         String::from_utf8_lossy(&client.stderr),
         got_b.len(),
