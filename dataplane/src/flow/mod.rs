@@ -82,7 +82,7 @@ pub use conntrack::{
 };
 pub use frag::FragTable;
 pub use key::{Dir, FlowKey, FragKey};
-pub use table::{FlowConfig, FlowEntry, FlowId, FlowInfo, FlowStats, FlowTable, InsertError};
+pub use table::{FlowConfig, FlowEntry, FlowId, FlowInfo, FlowStats, FlowTable, InsertError, LineKey};
 
 /// Length of one aging tick in milliseconds: entries expire at most this much after
 /// their timeout.

@@ -103,6 +103,38 @@ impl HotKey {
     }
 }
 
+impl HotKey {
+    /// The key of the other direction: the addresses and the ports swapped (the flags,
+    /// VRF and protocol stay). `HotKey::of(k, w).reversed() == HotKey::reversed_of(k, w)`.
+    #[inline(always)]
+    fn reversed(&self) -> Self {
+        let s = self.small;
+        let small = (s & 0xffff_0000_0000_ffff) | ((s & 0xffff_0000) << 16) | ((s >> 16) & 0xffff_0000);
+        HotKey { src: self.dst, dst: self.src, small }
+    }
+}
+
+/// An IPv4 connection's key as an entry's line stores it (16 bytes: both addresses and
+/// the small fields in one word), for the fast path: built once per packet by its parse,
+/// then compared to an entry's line in both directions with no 128-bit key to fold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineKey(HotKey);
+
+impl LineKey {
+    /// `k`'s line key, or `None` when an address does not fit 32 bits (IPv6: the line
+    /// holds folds of those, and only [`FlowTable::lookup`] compares the full addresses).
+    #[inline(always)]
+    pub fn narrow(k: &FlowKey) -> Option<LineKey> {
+        (!wide(k)).then(|| LineKey(HotKey::of(k, false)))
+    }
+
+    /// The IP protocol of the key.
+    #[inline(always)]
+    pub fn proto(&self) -> u8 {
+        (self.0.small >> 48) as u8
+    }
+}
+
 /// One connection: the one cache line (64 bytes, aligned) a packet of an established
 /// connection reads and writes. It holds the key (16 bytes, [`HotKey`]), both
 /// directions' cached actions (the routing stage's `FlowAction` is 9 bytes, packed), the
@@ -278,7 +310,7 @@ impl<A: Copy + Default> FlowTable<A> {
     }
 
     /// Starts loading the entry the index most likely holds for `hash` (its line), and
-    /// returns it: a hint for [`lookup_hinted`](Self::lookup_hinted), which then need
+    /// returns it: a hint for [`lookup_line`](Self::lookup_line), which then need
     /// not read the index line again.
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) -> Option<FlowId> {
@@ -304,18 +336,49 @@ impl<A: Copy + Default> FlowTable<A> {
             .map(|i| (i, dir))
     }
 
-    /// [`lookup`](Self::lookup), trying entry `hint` first (from
+    /// [`lookup`](Self::lookup) of a narrow key (IPv4), trying entry `hint` first (from
     /// [`prefetch_entry`](Self::prefetch_entry); possibly stale, since inserts and
-    /// evictions may have reused the entry: its key decides, keys being unique).
-    #[inline]
-    pub fn lookup_hinted(&self, key: &FlowKey, hash: u64, hint: Option<FlowId>) -> Option<(FlowId, Dir)> {
+    /// evictions may have reused the entry: its key decides, keys being unique). A
+    /// narrow key is exact in the line, so neither direction needs the cold array, and a
+    /// wide entry (its flag set in the line) never matches.
+    #[inline(always)]
+    pub fn lookup_line(&self, key: &LineKey, hash: u64, hint: Option<FlowId>) -> Option<(FlowId, Dir)> {
+        let (fwd, rev) = (key.0, key.0.reversed());
+        // Inline, so a right hint costs no call; the index search is out of line.
         if let Some(i) = hint {
-            let w = wide(key);
-            if let Some(d) = self.holds(i, key, w, &HotKey::of(key, w), &HotKey::reversed_of(key, w)) {
+            if let Some(d) = self.line_holds(i, &fwd, &rev) {
                 return Some((i, d));
             }
         }
-        self.lookup(key, hash)
+        self.find_line(&fwd, &rev, hash)
+    }
+
+    /// The index search of [`lookup_line`](Self::lookup_line).
+    #[inline(never)]
+    fn find_line(&self, fwd: &HotKey, rev: &HotKey, hash: u64) -> Option<(FlowId, Dir)> {
+        let mut dir = Dir::Orig;
+        self.index
+            .find(hash, |i| match self.line_holds(i, fwd, rev) {
+                Some(d) => {
+                    dir = d;
+                    true
+                }
+                None => false,
+            })
+            .map(|i| (i, dir))
+    }
+
+    /// Whether entry `i`'s line is `fwd` (Orig) or `rev` (Reply).
+    #[inline(always)]
+    fn line_holds(&self, i: FlowId, fwd: &HotKey, rev: &HotKey) -> Option<Dir> {
+        let e = self.slab.get(i as usize)?;
+        if e.key == *fwd {
+            Some(Dir::Orig)
+        } else if e.key == *rev {
+            Some(Dir::Reply)
+        } else {
+            None
+        }
     }
 
     /// Whether entry `i` is `key`'s connection, and in which direction (`fwd`, `rev`: the

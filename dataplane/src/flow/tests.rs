@@ -69,6 +69,35 @@ proptest! {
         prop_assert_eq!(k.sym_hash(), k.reversed().sym_hash());
         prop_assert_eq!(k.reversed().reversed(), k);
     }
+
+    /// The fast path's lookup by line key gives the full lookup's answer for every narrow
+    /// key, either direction, with any hint (right, stale, out of range, none), in a
+    /// table small enough to evict.
+    #[test]
+    fn line_lookup_agrees_with_the_full_lookup(
+        keys in proptest::collection::vec(any_key(), 1..40),
+        probes in proptest::collection::vec((any::<usize>(), any::<bool>(), any::<Option<u32>>()), 1..60),
+    ) {
+        let mut t = table(16, false);
+        for (i, k) in keys.iter().enumerate() {
+            if t.lookup(k, k.sym_hash()).is_none() {
+                insert(&mut t, k, i as u64);
+            }
+        }
+        for (j, rev, hint) in probes {
+            let k = keys[j % keys.len()];
+            let k = if rev { k.reversed() } else { k };
+            let want = t.lookup(&k, k.sym_hash());
+            match LineKey::narrow(&k) {
+                Some(line) => {
+                    prop_assert_eq!(line.proto(), k.proto);
+                    prop_assert_eq!(t.lookup_line(&line, k.sym_hash(), hint.map(|h| h % 20)), want);
+                    prop_assert_eq!(t.lookup_line(&line, k.sym_hash(), want.map(|w| w.0)), want);
+                }
+                None => prop_assert!((k.src | k.dst) >> 32 != 0),
+            }
+        }
+    }
 }
 
 #[test]
@@ -159,8 +188,14 @@ fn keys_with_addresses_beyond_32_bits_are_exact_whatever_the_family_flag() {
     let h = a.sym_hash();
     let ia = t.insert(&a, h, 0, u32::MAX).unwrap();
     assert_eq!(t.lookup(&b, h), None);
+    // Nor does the fast path's line lookup of b, even told to look at a's entry: a is
+    // stored wide (flagged), b narrow.
+    assert_eq!(LineKey::narrow(&a), None);
+    let line_b = LineKey::narrow(&b).unwrap();
+    assert_eq!(t.lookup_line(&line_b, h, Some(ia)), None);
     let ib = t.insert(&b, h, 0, u32::MAX).unwrap();
     assert_eq!((t.lookup(&a, h), t.lookup(&b, h)), (Some((ia, Dir::Orig)), Some((ib, Dir::Orig))));
+    assert_eq!(t.lookup_line(&line_b, h, Some(ia)), Some((ib, Dir::Orig)));
 }
 
 #[test]
@@ -643,25 +678,26 @@ fn frag_full_set_replaces_the_oldest() {
 #[test]
 fn a_stale_lookup_hint_gives_the_plain_lookups_answer() {
     let mut t = table(2, false);
+    let lookup = |t: &FlowTable<u32>, k: &FlowKey, hint| t.lookup_line(&LineKey::narrow(k).unwrap(), k.sym_hash(), hint);
     let (a, b, c) = (tcp_key(1), tcp_key(2), tcp_key(3));
     let ia = insert(&mut t, &a, 0);
     let ib = insert(&mut t, &b, 0);
     assert_eq!(t.prefetch_entry(a.sym_hash()), Some(ia));
-    assert_eq!(t.lookup_hinted(&a, a.sym_hash(), Some(ia)), Some((ia, Dir::Orig)));
-    assert_eq!(t.lookup_hinted(&a.reversed(), a.sym_hash(), Some(ia)), Some((ia, Dir::Reply)));
+    assert_eq!(lookup(&t, &a, Some(ia)), Some((ia, Dir::Orig)));
+    assert_eq!(lookup(&t, &a.reversed(), Some(ia)), Some((ia, Dir::Reply)));
     // Another connection's entry, an id past the slab, none at all.
     for hint in [Some(ib), Some(99), None] {
-        assert_eq!(t.lookup_hinted(&a, a.sym_hash(), hint), Some((ia, Dir::Orig)), "hint {hint:?}");
-        assert_eq!(t.lookup_hinted(&c, c.sym_hash(), hint), None, "hint {hint:?}");
+        assert_eq!(lookup(&t, &a, hint), Some((ia, Dir::Orig)), "hint {hint:?}");
+        assert_eq!(lookup(&t, &c, hint), None, "hint {hint:?}");
     }
     // The table is full: c evicts one of them and takes its entry; a hint naming that
     // entry for the evicted key must miss, and the survivor is still found.
     let ic = insert(&mut t, &c, 1);
     let (gone, kept, ik) = if ic == ia { (a, b, ib) } else { (b, a, ia) };
-    assert_eq!(t.lookup_hinted(&gone, gone.sym_hash(), Some(ic)), None);
-    assert_eq!(t.lookup_hinted(&c, c.sym_hash(), Some(ik)), Some((ic, Dir::Orig)));
-    assert_eq!(t.lookup_hinted(&kept, kept.sym_hash(), Some(ic)), Some((ik, Dir::Orig)));
+    assert_eq!(lookup(&t, &gone, Some(ic)), None);
+    assert_eq!(lookup(&t, &c, Some(ik)), Some((ic, Dir::Orig)));
+    assert_eq!(lookup(&t, &kept, Some(ic)), Some((ik, Dir::Orig)));
     // A freed entry matches nothing, not even the key it held.
     t.remove(ic);
-    assert_eq!(t.lookup_hinted(&c, c.sym_hash(), Some(ic)), None);
+    assert_eq!(lookup(&t, &c, Some(ic)), None);
 }

@@ -27,7 +27,7 @@
 
 use super::conn::{self, Act};
 use super::{L3Out, L3Tables, PortRole};
-use crate::flow::{CtVerdict, FlowId, FlowKey};
+use crate::flow::{CtVerdict, FlowId, FlowKey, LineKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{icmpv4, icmpv6};
@@ -43,8 +43,9 @@ use super::forward::{echo_ports, L3State};
 pub struct Parsed {
     /// The flow-table hash of its connection (`key.sym_hash()`), for prefetching.
     pub hash: u64,
-    /// The connection as the full path would build it.
-    key: FlowKey,
+    /// The connection as the full path would build it, as the flow table's line holds
+    /// it (IPv4; an IPv6 frame is not `eligible` and has a default here).
+    key: LineKey,
     /// `FlowAction::sender` of the frame's sender.
     sender: u32,
     /// Where the L4 header starts in the frame, and the datagram's L4 length.
@@ -135,7 +136,9 @@ pub fn parse(l3: &L3Tables, ingress: Ingress, frame: &[u8]) -> Option<Parsed> {
         eligible = false;
     }
     let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
-    Some(Parsed { hash: key.sym_hash(), key, sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+    let line = LineKey::narrow(&key);
+    eligible &= line.is_some();
+    Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
 }
 
 /// Forwards (or drops) a packet of a connection whose direction is decided under the
@@ -146,7 +149,7 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if !p.eligible {
         return None;
     }
-    let (id, dir) = st.flows.lookup_hinted(&p.key, p.hash, p.hint)?;
+    let (id, dir) = st.flows.lookup_line(&p.key, p.hash, p.hint)?;
     let e = st.flows.entry(id);
     let a = e.action[dir as usize];
     if e.epoch != st.flow_epoch() || a.act == Act::Undecided || a.sender != p.sender {
@@ -161,7 +164,7 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !ipv4::checksum_ok20(header) {
         return None;
     }
-    let tcp = if p.key.proto == 6 {
+    let tcp = if p.key.proto() == 6 {
         let (off, len) = (usize::from(p.l4_off), usize::from(p.l4_len));
         conn::tcp_segment(frame.get(off..off + len)?, len)
     } else {
