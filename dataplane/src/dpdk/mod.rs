@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use burst::{Burst, Drain};
 pub use eal::{lcore_id, register_thread, socket_id, tsc, tsc_hz, unregister_thread, version, Eal};
-pub use hugemem::{prefetch, prefetch_all, HugeArray};
+pub use hugemem::{match_tags7, prefetch, prefetch_all, HugeArray};
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use port::{
