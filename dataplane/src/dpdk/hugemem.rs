@@ -131,23 +131,26 @@ pub fn prefetch<T>(r: &T) {
 #[inline(always)]
 pub fn match_tags7(tags: &[u32; 7], tag: u32) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps, _mm_set1_epi32};
-        let p = tags.as_ptr();
-        // SAFETY: SSE2 is part of the x86_64 baseline. The two unaligned 16-byte loads
-        // read tags[0..4] and tags[3..7], both inside the 28-byte array behind a live
-        // reference; the rest is arithmetic on registers.
-        unsafe {
-            let t = _mm_set1_epi32(tag as i32);
-            let lo = _mm_cmpeq_epi32(_mm_loadu_si128(p.cast()), t);
-            let hi = _mm_cmpeq_epi32(_mm_loadu_si128(p.add(3).cast()), t);
-            (_mm_movemask_ps(_mm_castsi128_ps(lo)) as u32) | ((_mm_movemask_ps(_mm_castsi128_ps(hi)) as u32) << 3)
-        }
-    }
+    // SAFETY: the function only needs SSE2, which every x86_64 CPU has (the target's
+    // baseline); it reads nothing but the array behind a live reference.
+    return unsafe { match_tags7_sse2(tags, tag) };
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        tags.iter().enumerate().fold(0, |m, (s, t)| m | (u32::from(*t == tag) << s))
-    }
+    tags.iter().enumerate().fold(0, |m, (s, t)| m | (u32::from(*t == tag) << s))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn match_tags7_sse2(tags: &[u32; 7], tag: u32) -> u32 {
+    use std::arch::x86_64::{__m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps, _mm_set1_epi32};
+    let (a, b) = (tags[..4].as_ptr().cast::<__m128i>(), tags[3..].as_ptr().cast::<__m128i>());
+    // SAFETY: an unaligned 16-byte load of tags[0..4], inside the array.
+    let lo = unsafe { _mm_loadu_si128(a) };
+    // SAFETY: an unaligned 16-byte load of tags[3..7], inside the array.
+    let hi = unsafe { _mm_loadu_si128(b) };
+    let t = _mm_set1_epi32(tag as i32);
+    let (lo, hi) = (_mm_cmpeq_epi32(lo, t), _mm_cmpeq_epi32(hi, t));
+    (_mm_movemask_ps(_mm_castsi128_ps(lo)) as u32) | ((_mm_movemask_ps(_mm_castsi128_ps(hi)) as u32) << 3)
 }
 
 /// [`prefetch`] for every cache line of `*r` (for values larger than a line).
