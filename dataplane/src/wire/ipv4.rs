@@ -248,7 +248,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 /// for callers that know the header length already.
 #[inline(always)]
 pub fn checksum_ok20(h: &[u8; HEADER_LEN]) -> bool {
-    checksum::fold(checksum::sum20(h)) == 0xffff
+    checksum::verifies20(h)
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
