@@ -92,16 +92,6 @@ impl FlowKey {
             v6: (small >> 56) & 1 != 0,
         }
     }
-
-    /// [`small`](Self::small) of [`reversed`](Self::reversed) without building it.
-    #[inline(always)]
-    pub(crate) fn small_reversed(&self) -> u64 {
-        u64::from(self.vrf)
-            | (u64::from(self.dport) << 16)
-            | (u64::from(self.sport) << 32)
-            | (u64::from(self.proto) << 48)
-            | (u64::from(self.v6) << 56)
-    }
 }
 
 /// Direction of a packet within its connection: the direction of the packet that created

@@ -86,12 +86,6 @@ impl HotKey {
         HotKey { src: fold32(k.src), dst: fold32(k.dst), small: k.small() | Self::flags(wide) }
     }
 
-    /// The key of the other direction (`HotKey::of(&k.reversed(), wide)`).
-    #[inline(always)]
-    fn reversed_of(k: &FlowKey, wide: bool) -> Self {
-        HotKey { src: fold32(k.dst), dst: fold32(k.src), small: k.small_reversed() | Self::flags(wide) }
-    }
-
     /// The key, with a wide key's addresses from `cold`.
     fn key(&self, cold: &Cold) -> FlowKey {
         let (src, dst) = if self.small & WIDE != 0 {
@@ -101,11 +95,9 @@ impl HotKey {
         };
         FlowKey::from_small(src, dst, self.small)
     }
-}
 
-impl HotKey {
-    /// The key of the other direction: the addresses and the ports swapped (the flags,
-    /// VRF and protocol stay). `HotKey::of(k, w).reversed() == HotKey::reversed_of(k, w)`.
+    /// The key of the other direction (`HotKey::of(&k.reversed(), w)` of `HotKey::of(k, w)`):
+    /// the addresses and the ports swapped, the flags, VRF and protocol kept.
     #[inline(always)]
     fn reversed(&self) -> Self {
         let s = self.small;
@@ -323,10 +315,17 @@ impl<A: Copy + Default> FlowTable<A> {
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(FlowId, Dir)> {
         let w = wide(key);
-        let (fwd, rev) = (HotKey::of(key, w), HotKey::reversed_of(key, w));
+        let fwd = HotKey::of(key, w);
+        let rev = fwd.reversed();
+        self.find_dir(hash, |i| self.holds(i, key, w, &fwd, &rev))
+    }
+
+    /// The entry under `hash` for which `holds` names a direction.
+    #[inline(always)]
+    fn find_dir(&self, hash: u64, holds: impl Fn(FlowId) -> Option<Dir>) -> Option<(FlowId, Dir)> {
         let mut dir = Dir::Orig;
         self.index
-            .find(hash, |i| match self.holds(i, key, w, &fwd, &rev) {
+            .find(hash, |i| match holds(i) {
                 Some(d) => {
                     dir = d;
                     true
@@ -356,16 +355,7 @@ impl<A: Copy + Default> FlowTable<A> {
     /// The index search of [`lookup_line`](Self::lookup_line).
     #[inline(never)]
     fn find_line(&self, fwd: &HotKey, rev: &HotKey, hash: u64) -> Option<(FlowId, Dir)> {
-        let mut dir = Dir::Orig;
-        self.index
-            .find(hash, |i| match self.line_holds(i, fwd, rev) {
-                Some(d) => {
-                    dir = d;
-                    true
-                }
-                None => false,
-            })
-            .map(|i| (i, dir))
+        self.find_dir(hash, |i| self.line_holds(i, fwd, rev))
     }
 
     /// Whether entry `i`'s line is `fwd` (Orig) or `rev` (Reply).

@@ -72,7 +72,8 @@ proptest! {
 
     /// The fast path's lookup by line key gives the full lookup's answer for every narrow
     /// key, either direction, with any hint (right, stale, out of range, none), in a
-    /// table small enough to evict.
+    /// table small enough to evict; and either lookup of the reversed key finds the same
+    /// entry in the other direction.
     #[test]
     fn line_lookup_agrees_with_the_full_lookup(
         keys in proptest::collection::vec(any_key(), 1..40),
@@ -88,6 +89,8 @@ proptest! {
             let k = keys[j % keys.len()];
             let k = if rev { k.reversed() } else { k };
             let want = t.lookup(&k, k.sym_hash());
+            // The other direction finds the same entry, flipped.
+            prop_assert_eq!(t.lookup(&k.reversed(), k.sym_hash()), want.map(|(i, d)| (i, d.flip())));
             match LineKey::narrow(&k) {
                 Some(line) => {
                     prop_assert_eq!(line.proto(), k.proto);
