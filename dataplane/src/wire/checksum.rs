@@ -259,6 +259,7 @@ mod tests {
             prop_assert!(verifies20(&h));
             prop_assert_eq!(fold(sum20(&h)), 0xffff);
             h[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(!verifies20(&h));
             prop_assert_eq!(verifies20(&h), fold(sum20(&h)) == 0xffff);
         }
 
