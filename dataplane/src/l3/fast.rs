@@ -30,6 +30,7 @@ use super::{L3Out, L3Tables, PortRole};
 use crate::flow::{CtVerdict, FlowId, FlowKey, LineKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::EthernetFrame;
+use crate::wire::checksum;
 use crate::wire::icmp::{icmpv4, icmpv6};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::Ipv6Packet;
@@ -161,7 +162,7 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     // rare: the full path takes them).
     let l2 = usize::from(p.l2_len);
     let header = frame.get(l2..l2 + ipv4::HEADER_LEN).and_then(|h| <&[u8; ipv4::HEADER_LEN]>::try_from(h).ok())?;
-    if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !ipv4::checksum_ok20(header) {
+    if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !checksum::verifies20(header) {
         return None;
     }
     let tcp = if p.key.proto() == 6 {

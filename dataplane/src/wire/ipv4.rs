@@ -238,17 +238,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         let h = &self.buffer.as_ref()[..self.header_len()];
         // The common option-less header: five words, no loop, no tail.
         match <&[u8; HEADER_LEN]>::try_from(h) {
-            Ok(h) => checksum_ok20(h),
+            Ok(h) => checksum::verifies20(h),
             Err(_) => checksum::fold(checksum::sum(h)) == 0xffff,
         }
     }
-}
-
-/// [`Ipv4Packet::verify_checksum`] of an option-less header (IHL 5), given as its 20 bytes:
-/// for callers that know the header length already.
-#[inline(always)]
-pub fn checksum_ok20(h: &[u8; HEADER_LEN]) -> bool {
-    checksum::verifies20(h)
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
