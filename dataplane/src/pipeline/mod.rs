@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::l2::stage::{Ingress, L2Counters, L2Decision};
 use crate::l2::{classify, egress_vlan, Fdb, FdbEvent, L2Out, LearnEvent, NO_DOMAIN};
-use crate::flow::FlowConfig;
+use crate::flow::{FlowConfig, FlowTable};
 use crate::l3::{fast, forward, L3Out, L3State, PortRole};
 use crate::packet::PacketBuf;
 use crate::tables::{PortIdx, Tables};
@@ -225,14 +225,10 @@ impl Pipeline {
                 n += 1;
             }
             for j in 0..PREFETCH_AHEAD.min(n) {
-                if let Some(Some((_, Some(f)))) = chunk.get_mut(j) {
-                    f.hint = self.l3.flows.prefetch_entry(f.hash);
-                }
+                request_entry(&self.l3.flows, chunk.get_mut(j));
             }
             for j in 0..n {
-                if let Some(Some((_, Some(f)))) = chunk.get_mut(j + PREFETCH_AHEAD) {
-                    f.hint = self.l3.flows.prefetch_entry(f.hash);
-                }
+                request_entry(&self.l3.flows, chunk.get_mut(j + PREFETCH_AHEAD));
                 if let Some((pkt, p)) = chunk.get_mut(j).and_then(Option::take) {
                     self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
                 }
@@ -420,6 +416,16 @@ impl Pipeline {
             L2Out::Flood => t.step(Step::Flood { multicast: frame.first().is_some_and(|b| b & 1 == 1) }),
             L2Out::Drop(_) => {}
         }
+    }
+}
+
+/// Requests the flow entry of the parsed packet in a chunk's `slot` (none if the slot is
+/// past the chunk or the packet had no parse) and leaves the id the index named as the
+/// packet's lookup hint.
+#[inline(always)]
+fn request_entry<B, A: Copy + Default>(flows: &FlowTable<A>, slot: Option<&mut Option<(B, Option<fast::Parsed>)>>) {
+    if let Some(Some((_, Some(f)))) = slot {
+        f.hint = flows.prefetch_entry(f.hash);
     }
 }
 
