@@ -9,7 +9,7 @@
 #
 #   scripts/bench.sh [--flows N] [--packets N [--shuffle]] [--l3 N | --policy N [--syn]]
 #                    [--max-flows N] [--seconds N] [--no-huge] [--skip-build]
-#                    [--hugepages N] [--keep]
+#                    [--hugepages N] [--keep] [--repeat N]
 #
 #   --flows N       distinct UDP flows in the pcap (default 1024; 65536 for the 64k run)
 #   --packets N     frames in the pcap, cycling over the flows (default: one per flow). The
@@ -33,6 +33,10 @@
 #   --hugepages N   2 MB pages to reserve (default 1024 = 2 GiB; env SLUICE_BENCH_HUGEPAGES)
 #   --skip-build    use target/release/sluice as it is
 #   --keep          keep the work directory (pcap, config, logs, stats JSON)
+#   --repeat N      N runs of both programs, alternating (testpmd, sluice, testpmd, ...),
+#                   each row printed, then the medians: on a noisy VM one pair's ratio moves
+#                   with either program's luck (December 7: testpmd 32-51 Mpps on the 64k
+#                   file within minutes), the median of pairs much less
 # Env SLUICE_BIN=path measures that binary instead, without a build (to alternate builds).
 #
 # Needs root for hugepages (without them, or without root, it falls back to --no-huge and
@@ -54,6 +58,8 @@ DUR=10
 NO_HUGE=0
 SKIP_BUILD=0
 KEEP=0
+REPEAT=1
+ARGS=("$@")
 PAGES=${SLUICE_BENCH_HUGEPAGES:-1024}
 # Fewest free pages a hugepage run needs (one program at a time: ~40-100 MB of pools with
 # 1k flows, ~300 MB with 64k).
@@ -77,18 +83,43 @@ while [ $# -gt 0 ]; do
         --no-huge) NO_HUGE=1; shift ;;
         --skip-build) SKIP_BUILD=1; shift ;;
         --keep) KEEP=1; shift ;;
+        --repeat) REPEAT=${2:?--repeat needs a number}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
 done
 [ "$PACKETS" != 0 ] || PACKETS=$FLOWS
-for v in FLOWS PACKETS DUR PAGES; do
+for v in FLOWS PACKETS DUR PAGES REPEAT; do
     [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "${v,,} must be a positive integer"
 done
 [ "$PACKETS" -ge "$FLOWS" ] || die "--packets must be at least --flows (each flow needs a frame)"
 [ "$DUR" -ge 3 ] || die "--seconds must be at least 3 (each program's median needs 3 one-second samples)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (main on 0, forwarding on 1)"
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (scripts/setup.sh installs DPDK)"
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+if [ "$REPEAT" -gt 1 ]; then
+    # Each run is this script without --repeat (built once, below only the first may build).
+    once=()
+    for ((i = 0; i < ${#ARGS[@]}; i++)); do
+        if [ "${ARGS[i]}" = --repeat ]; then i=$((i + 1)); else once+=("${ARGS[i]}"); fi
+    done
+    rows=()
+    for ((r = 1; r <= REPEAT; r++)); do
+        [ "$r" = 1 ] || once+=(--skip-build)
+        out=$("$0" "${once[@]}") || exit 1
+        row=$(printf '%s\n' "$out" | grep -E '^(hugepages|no-huge) ')
+        printf '%s\n' "$out" | grep -q '^WARNING' && row="$row   (WARNING: disturbed)"
+        [ "$r" = 1 ] && printf '%s\n' "$out" | sed -n '2,5p'
+        printf '%s\n' "$row"
+        rows+=("$row")
+    done
+    col() { printf '%s\n' "${rows[@]}" | grep -v WARNING | awk -v c="$1" '{print $c}' | median; }
+    printf '%-10s %-6s %12s %12s %15s %12s   (%s undisturbed runs)\n' median "$FLOWS" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" \
+        "$(printf '%s\n' "${rows[@]}" | grep -vc WARNING)"
+    exit 0
+fi
 
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 PID=
@@ -216,7 +247,6 @@ if [ "$PACKETS" -gt 4096 ]; then
     SL_MBUFS=$((n - 1))
 fi
 
-median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 # --- (a) the ceiling: testpmd io forwarding pcap -> null --------------------------------
 # Two streams exist (paired topology); the null port has no-rx=1, so only pcap -> null

@@ -28,7 +28,7 @@ use sluice_dataplane::wire::ethernet::emit_header;
 use sluice_dataplane::wire::{EtherType, EthernetFrame, MacAddr, VlanTag};
 use sluice_dataplane::DropReason;
 
-/// Packets per burst (the worker's `RX_BURST`).
+/// Packets per burst (the pipeline's chunk; the worker's `RX_BURST` is two of them).
 pub const BURST: usize = 32;
 /// Bursts in the rotation: 1,024 frames in flight.
 pub const BURSTS: usize = 32;

@@ -35,8 +35,12 @@ use crate::DropReason;
 pub use dump::{DumpCursor, FlowDump, FlowSummary, DUMP_BUDGET, DUMP_QUEUE};
 pub use stats::{Counter, QueueCounters, WorkerStats, MAX_PORTS, MAX_RX_QUEUES};
 
-/// Packets per rx burst.
-pub const RX_BURST: usize = 32;
+/// Packets per rx burst. 64 rather than testpmd's and OVS's 32: a loaded queue pays the
+/// loop's per-burst work (stats, snapshot epoch, aging, dumps) half as often, and the
+/// pipeline takes the burst in chunks of 32 anyway (December 7: 64k flows, six pairs of
+/// system runs, median 13.27 vs 12.86 Mpps; 1k flows a tie). An idle queue returns what
+/// it has, so latency at low load does not change.
+pub const RX_BURST: usize = 64;
 /// Packets buffered per output port before a forced flush.
 pub const TX_BUFFER: usize = 64;
 /// Learn events a worker's inbox holds.
