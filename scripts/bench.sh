@@ -100,7 +100,7 @@ command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (scripts/setup
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 if [ "$REPEAT" -gt 1 ]; then
-    # Each run is this script without --repeat (built once, below only the first may build).
+    # Each run is this script without --repeat; only the first may build, the rest reuse it.
     once=()
     for ((i = 0; i < ${#ARGS[@]}; i++)); do
         if [ "${ARGS[i]}" = --repeat ]; then i=$((i + 1)); else once+=("${ARGS[i]}"); fi
@@ -246,7 +246,6 @@ if [ "$PACKETS" -gt 4096 ]; then
     TP_MBUFS=$((n - 1))
     SL_MBUFS=$((n - 1))
 fi
-
 
 # --- (a) the ceiling: testpmd io forwarding pcap -> null --------------------------------
 # Two streams exist (paired topology); the null port has no-rx=1, so only pcap -> null
