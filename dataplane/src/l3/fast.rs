@@ -26,7 +26,7 @@
 //! with the full path is a property test (`pipeline::tests::fast_path`).
 
 use super::conn::{self, Act};
-use super::{L3Out, L3Tables, PortRole};
+use super::{Endpoint, L3Out, L3Tables, PortRole, VrfIdx};
 use crate::flow::{CtVerdict, FlowId, FlowKey, LineKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::EthernetFrame;
@@ -34,13 +34,13 @@ use crate::wire::checksum;
 use crate::wire::icmp::{icmpv4, icmpv6};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::Ipv6Packet;
-use crate::wire::EtherType;
+use crate::wire::{EtherType, MacAddr};
 use crate::DropReason;
 
 use super::forward::{echo_ports, L3State};
 
 /// What the burst's pre-pass learned about a frame.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parsed {
     /// The flow-table hash of its connection (`key.sym_hash()`), for prefetching.
     pub hash: u64,
@@ -70,76 +70,178 @@ impl Parsed {
     }
 }
 
-/// Parses a frame from `ingress` for the fast path, or for the prefetch pass only.
-/// `None`: nothing to look up (not IP, malformed, a fragment, another protocol, an
-/// unknown sender or VRF); the full path decides what it is.
-#[inline(always)]
-pub fn parse(l3: &L3Tables, ingress: Ingress, frame: &[u8]) -> Option<Parsed> {
-    let in_port = ingress.port;
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
-    let (src_mac, dst_mac) = (eth.src(), eth.dst());
-    let (vrf, sender, our_mac, endpoint) = match l3.port_role.get(in_port as usize)? {
-        PortRole::Uplink(u) => {
-            if u.vlan != vlan {
-                return None;
+/// What a burst's ingress port decides for every frame of the burst (its L3 role, and
+/// for an uplink the VRF, sender and MAC), looked up once per burst instead of per frame.
+#[derive(Clone, Copy)]
+pub struct Port<'a> {
+    l3: &'a L3Tables,
+    ingress: Ingress,
+    role: Role,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    /// An uplink into an existing VRF: its VLAN, and what every frame's key and sender is.
+    Uplink { vlan: Option<u16>, vrf: VrfIdx, sender: u32, mac: MacAddr },
+    /// A port of endpoints: the sender is looked up per frame (by VLAN and source MAC).
+    Endpoints,
+    /// Nothing to parse for: not an L3 port, or an uplink into a VRF that is not there.
+    None,
+}
+
+impl<'a> Port<'a> {
+    /// The context of a burst from `ingress` under `l3`.
+    #[inline]
+    pub fn new(l3: &'a L3Tables, ingress: Ingress) -> Self {
+        let role = match l3.port_role.get(ingress.port as usize) {
+            Some(PortRole::Uplink(u)) if l3.vrfs.get(u.vrf as usize).is_some() => {
+                Role::Uplink { vlan: u.vlan, vrf: u.vrf, sender: conn::uplink_sender(ingress.port), mac: u.mac }
             }
-            l3.vrfs.get(u.vrf as usize)?;
-            (u.vrf, conn::uplink_sender(in_port), u.mac, None)
-        }
-        PortRole::Endpoints(_) => {
-            let e = l3.endpoint_at(in_port, vlan, src_mac)?;
-            let ep = l3.endpoints.get(e as usize)?;
-            (ep.vrf, e, l3.vrfs.get(ep.vrf as usize)?.gateway_mac, Some(ep))
-        }
-        PortRole::None => return None,
-    };
-    let l2_len = eth.header_len();
-    let tagged = frame.get(12..14) == Some(&[0x81, 0x00]);
-    // The full path's own checks: any of them failing leaves the packet to it.
-    let mut eligible = ingress.fits(frame.len(), tagged) && !dst_mac.is_multicast() && dst_mac == our_mac;
-    let ip = frame.get(l2_len..)?;
-    // The L4 header's offset in the frame and its end (the datagram's, not the frame's).
-    let (src, dst, proto, l4_off, l4_end, v6) = match eth.ethertype() {
-        EtherType::IPV4 => {
-            let p = Ipv4Packet::new_checked(ip).ok()?;
-            if p.is_fragment() {
-                return None;
-            }
-            let (src, dst) = (p.src_u32(), p.dst_u32());
-            eligible = eligible
-                && p.ttl() > 1
-                && !std::net::Ipv4Addr::from(dst).is_multicast()
-                && dst != u32::MAX
-                && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac));
-            (u128::from(src), u128::from(dst), p.protocol(), l2_len + p.header_len(), l2_len + usize::from(p.total_len()), false)
-        }
-        EtherType::IPV6 => {
-            let p = Ipv6Packet::new_checked(ip).ok()?;
-            eligible = false;
-            (p.src_u128(), p.dst_u128(), p.next_header(), l2_len + 40, frame.len(), true)
-        }
-        _ => return None,
-    };
-    let l4 = frame.get(l4_off..l4_end)?;
-    eligible &= l4_end <= usize::from(u16::MAX);
-    let (sport, dport) = match proto {
-        6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
-        1 if !v6 => {
-            eligible = false;
-            echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)?
-        }
-        58 if v6 => echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY)?,
-        _ => return None,
-    };
-    // An endpoint's DHCP request is answered by the full path.
-    if endpoint.is_some() && proto == 17 && dport == 67 {
-        eligible = false;
+            Some(PortRole::Endpoints(_)) => Role::Endpoints,
+            _ => Role::None,
+        };
+        Port { l3, ingress, role }
     }
-    let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
-    let line = LineKey::narrow(&key);
-    eligible &= line.is_some();
-    Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+
+    /// Parses a frame of the burst for the fast path, or for the prefetch pass only.
+    /// `None`: nothing to look up (not IP, malformed, a fragment, another protocol, an
+    /// unknown sender or VRF); the full path decides what it is.
+    ///
+    /// The common shape, IPv4 without options carrying TCP, UDP or SCTP, is read at
+    /// fixed offsets behind two length checks (the Ethernet header, then the 24 bytes of
+    /// IP header and ports); anything else (IPv6, ICMP, options, a bad version) goes
+    /// through [`parse_any`](Self::parse_any), which gives the same answer for the common
+    /// shape too (a property test holds them to it).
+    #[inline(always)]
+    pub fn parse(&self, frame: &[u8]) -> Option<Parsed> {
+        let eth: &[u8; 14] = frame.first_chunk()?;
+        let tagged = eth[12..14] == [0x81, 0x00];
+        let (l2_len, vlan, ethertype) = if tagged {
+            let tag: &[u8; 4] = frame.get(14..)?.first_chunk()?;
+            let vid = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
+            (18, Some(vid).filter(|v| *v != 0), u16::from_be_bytes([tag[2], tag[3]]))
+        } else {
+            (14, None, u16::from_be_bytes([eth[12], eth[13]]))
+        };
+        let src_mac = MacAddr([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
+        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
+        if ethertype != EtherType::IPV4.0 {
+            return self.parse_any(frame);
+        }
+        let ip: &[u8; 24] = frame.get(l2_len..)?.first_chunk()?;
+        let proto = ip[9];
+        if ip[0] != 0x45 || !matches!(proto, 6 | 17 | 132) {
+            return self.parse_any(frame);
+        }
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        // A total length short of the header and ports, or past the frame: as `parse_any`
+        // (the IPv4 view, then the ports), nothing to look up.
+        if total < 24 || l2_len + total > frame.len() {
+            return None;
+        }
+        // More fragments, or an offset: a fragment.
+        if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+            return None;
+        }
+        let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+        let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        let sport = u16::from_be_bytes([ip[20], ip[21]]);
+        let dport = u16::from_be_bytes([ip[22], ip[23]]);
+        let dst_mac = MacAddr([eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]]);
+        let l4_end = l2_len + total;
+        let eligible = self.ingress.fits(frame.len(), tagged)
+            && !dst_mac.is_multicast()
+            && dst_mac == our_mac
+            && ip[8] > 1
+            && !std::net::Ipv4Addr::from(dst).is_multicast()
+            && dst != u32::MAX
+            && l4_end <= usize::from(u16::MAX)
+            && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac) && !(proto == 17 && dport == 67));
+        let key = FlowKey { src: u128::from(src), dst: u128::from(dst), vrf, sport, dport, proto, v6: false };
+        Some(Parsed {
+            hash: key.sym_hash(),
+            key: LineKey::narrow(&key).unwrap_or_default(),
+            sender,
+            hint: None,
+            l4_off: (l2_len + ipv4::HEADER_LEN) as u16,
+            l4_len: (total - ipv4::HEADER_LEN) as u16,
+            eligible,
+            tagged,
+            l2_len: l2_len as u8,
+        })
+    }
+
+    /// The frame's VRF, sender id, the MAC it must be addressed to, and its endpoint
+    /// (none from an uplink); `None` if the port does not take it from this sender.
+    #[inline(always)]
+    fn sender(&self, vlan: Option<u16>, src_mac: MacAddr) -> Option<(VrfIdx, u32, MacAddr, Option<&'a Endpoint>)> {
+        let l3 = self.l3;
+        match self.role {
+            Role::Uplink { vlan: v, vrf, sender, mac } => (v == vlan).then_some((vrf, sender, mac, None)),
+            Role::Endpoints => {
+                let e = l3.endpoint_at(self.ingress.port, vlan, src_mac)?;
+                let ep = l3.endpoints.get(e as usize)?;
+                Some((ep.vrf, e, l3.vrfs.get(ep.vrf as usize)?.gateway_mac, Some(ep)))
+            }
+            Role::None => None,
+        }
+    }
+
+    /// [`parse`](Self::parse) of any frame, through the wire views.
+    #[inline(never)]
+    pub fn parse_any(&self, frame: &[u8]) -> Option<Parsed> {
+        let ingress = self.ingress;
+        let eth = EthernetFrame::new_checked(frame).ok()?;
+        let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
+        let (src_mac, dst_mac) = (eth.src(), eth.dst());
+        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
+        let l2_len = eth.header_len();
+        let tagged = frame.get(12..14) == Some(&[0x81, 0x00]);
+        // The full path's own checks: any of them failing leaves the packet to it.
+        let mut eligible = ingress.fits(frame.len(), tagged) && !dst_mac.is_multicast() && dst_mac == our_mac;
+        let ip = frame.get(l2_len..)?;
+        // The L4 header's offset in the frame and its end (the datagram's, not the frame's).
+        let (src, dst, proto, l4_off, l4_end, v6) = match eth.ethertype() {
+            EtherType::IPV4 => {
+                let p = Ipv4Packet::new_checked(ip).ok()?;
+                if p.is_fragment() {
+                    return None;
+                }
+                let (src, dst) = (p.src_u32(), p.dst_u32());
+                eligible = eligible
+                    && p.ttl() > 1
+                    && !std::net::Ipv4Addr::from(dst).is_multicast()
+                    && dst != u32::MAX
+                    && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac));
+                (u128::from(src), u128::from(dst), p.protocol(), l2_len + p.header_len(), l2_len + usize::from(p.total_len()), false)
+            }
+            EtherType::IPV6 => {
+                let p = Ipv6Packet::new_checked(ip).ok()?;
+                eligible = false;
+                (p.src_u128(), p.dst_u128(), p.next_header(), l2_len + 40, frame.len(), true)
+            }
+            _ => return None,
+        };
+        let l4 = frame.get(l4_off..l4_end)?;
+        eligible &= l4_end <= usize::from(u16::MAX);
+        let (sport, dport) = match proto {
+            6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
+            1 if !v6 => {
+                eligible = false;
+                echo_ports(l4, icmpv4::ECHO_REQUEST, icmpv4::ECHO_REPLY)?
+            }
+            58 if v6 => echo_ports(l4, icmpv6::ECHO_REQUEST, icmpv6::ECHO_REPLY)?,
+            _ => return None,
+        };
+        // An endpoint's DHCP request is answered by the full path.
+        if endpoint.is_some() && proto == 17 && dport == 67 {
+            eligible = false;
+        }
+        let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
+        let line = LineKey::narrow(&key);
+        eligible &= line.is_some();
+        Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+    }
 }
 
 /// Forwards (or drops) a packet of a connection whose direction is decided under the

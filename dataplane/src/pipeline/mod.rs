@@ -190,9 +190,10 @@ impl Pipeline {
             }
             return;
         }
+        let port = fast::Port::new(&tables.l3, ingress);
         if self.l3.flows.len() < PREFETCH_MIN_FLOWS {
             for pkt in pkts {
-                let p = fast::parse(&tables.l3, ingress, pkt.data());
+                let p = port.parse(pkt.data());
                 self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
             }
             return;
@@ -218,7 +219,7 @@ impl Pipeline {
             let mut n = 0;
             for slot in chunk.iter_mut() {
                 let Some(pkt) = pkts.next() else { break };
-                let p = fast::parse(&tables.l3, ingress, pkt.data());
+                let p = port.parse(pkt.data());
                 if let Some(f) = &p {
                     self.l3.flows.prefetch_index(f.hash);
                 }
