@@ -498,8 +498,50 @@ impl<A: Copy + Default> FlowTable<A> {
     /// otherwise fire late. A refreshed entry is found still alive when its slot fires and
     /// relinked then. `now_ms` never goes back (the worker's clock is monotonic), so
     /// only a shorter timeout can make an entry due earlier.
-    #[inline]
+    ///
+    /// Inline for the common packet that changes no state (no TCP segment to track, and a
+    /// UDP/ICMP/other connection already replied or this packet in its Orig direction):
+    /// the counters and the time only, what the general case below does for it.
+    #[inline(always)]
     pub fn update(&mut self, id: FlowId, dir: Dir, len: u32, tcp: Option<&TcpSegment>, now_ms: u64) -> CtVerdict {
+        if tcp.is_none() {
+            if let Some(e) = self.slab.get_mut(id as usize) {
+                let steady = match e.ct {
+                    ConnState::Udp { replied } | ConnState::Icmp { replied } | ConnState::Other { replied } => {
+                        replied || dir == Dir::Orig
+                    }
+                    ConnState::Tcp(_) => true,
+                };
+                if steady && e.live() {
+                    let d = dir.index() & 1;
+                    let (packets, p_carry) = e.packets[d].overflowing_add(1);
+                    let (bytes, b_carry) = e.bytes[d].overflowing_add(len);
+                    e.packets[d] = packets;
+                    e.bytes[d] = bytes;
+                    e.last_seen_ms = now_ms;
+                    if p_carry | b_carry {
+                        self.carry(id, d, p_carry, b_carry);
+                    }
+                    return CtVerdict::Ok;
+                }
+            }
+        }
+        self.update_any(id, dir, len, tcp, now_ms)
+    }
+
+    /// The high halves of entry `id`'s counters in direction `d`, after a low half carried.
+    #[cold]
+    #[inline(never)]
+    fn carry(&mut self, id: FlowId, d: usize, p_carry: bool, b_carry: bool) {
+        if let Some(c) = self.cold.get_mut(id as usize) {
+            c.packets_hi[d] = c.packets_hi[d].wrapping_add(u32::from(p_carry));
+            c.bytes_hi[d] = c.bytes_hi[d].wrapping_add(u32::from(b_carry));
+        }
+    }
+
+    /// [`update`](Self::update) of any packet.
+    #[inline(never)]
+    fn update_any(&mut self, id: FlowId, dir: Dir, len: u32, tcp: Option<&TcpSegment>, now_ms: u64) -> CtVerdict {
         let strict = self.cfg.tcp_strict;
         let Some(e) = self.slab.get_mut(id as usize) else { return CtVerdict::Ok };
         if !e.live() {
@@ -536,10 +578,7 @@ impl<A: Copy + Default> FlowTable<A> {
         e.last_seen_ms = now_ms;
         let after = e.ct;
         if p_carry | b_carry {
-            if let Some(c) = self.cold.get_mut(id as usize) {
-                c.packets_hi[d] = c.packets_hi[d].wrapping_add(u32::from(p_carry));
-                c.bytes_hi[d] = c.bytes_hi[d].wrapping_add(u32::from(b_carry));
-            }
+            self.carry(id, d, p_carry, b_carry);
         }
         let t = &self.cfg.timeouts;
         if after != before && after.timeout_ms(t) < before.timeout_ms(t) {
