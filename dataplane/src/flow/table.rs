@@ -342,18 +342,14 @@ impl<A: Copy + Default> FlowTable<A> {
     /// wide entry (its flag set in the line) never matches.
     #[inline(always)]
     pub fn lookup_line(&self, key: &LineKey, hash: u64, hint: Option<FlowId>) -> Option<(FlowId, Dir)> {
-        // Inline, so a right hint costs no call; the index search is out of line. The
-        // reverse key only when the forward one does not match (a hit in the Orig
-        // direction never builds it).
-        if let Some(e) = hint.and_then(|i| self.slab.get(i as usize)) {
-            if e.key == key.0 {
-                return hint.map(|i| (i, Dir::Orig));
-            }
-            if e.key == key.0.reversed() {
-                return hint.map(|i| (i, Dir::Reply));
+        let (fwd, rev) = (key.0, key.0.reversed());
+        // Inline, so a right hint costs no call; the index search is out of line.
+        if let Some(i) = hint {
+            if let Some(d) = self.line_holds(i, &fwd, &rev) {
+                return Some((i, d));
             }
         }
-        self.find_line(&key.0, &key.0.reversed(), hash)
+        self.find_line(&fwd, &rev, hash)
     }
 
     /// The index search of [`lookup_line`](Self::lookup_line).
