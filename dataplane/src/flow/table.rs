@@ -207,6 +207,19 @@ impl<A: Copy + Default> FlowEntry<A> {
 }
 
 impl<A> FlowEntry<A> {
+    /// Counts a packet of `len` bytes in `dir` at `now_ms`; `Some((dir index, packets
+    /// carried, bytes carried))` when a low half wrapped and the cold array needs the carry.
+    #[inline(always)]
+    fn account(&mut self, dir: Dir, len: u32, now_ms: u64) -> Option<(usize, bool, bool)> {
+        let d = dir.index() & 1;
+        let (packets, p_carry) = self.packets[d].overflowing_add(1);
+        let (bytes, b_carry) = self.bytes[d].overflowing_add(len);
+        self.packets[d] = packets;
+        self.bytes[d] = bytes;
+        self.last_seen_ms = now_ms;
+        (p_carry | b_carry).then_some((d, p_carry, b_carry))
+    }
+
     /// Whether the entry holds a connection (not free).
     #[inline(always)]
     fn live(&self) -> bool {
@@ -513,13 +526,7 @@ impl<A: Copy + Default> FlowTable<A> {
                     ConnState::Tcp(_) => true,
                 };
                 if steady && e.live() {
-                    let d = dir.index() & 1;
-                    let (packets, p_carry) = e.packets[d].overflowing_add(1);
-                    let (bytes, b_carry) = e.bytes[d].overflowing_add(len);
-                    e.packets[d] = packets;
-                    e.bytes[d] = bytes;
-                    e.last_seen_ms = now_ms;
-                    if p_carry | b_carry {
+                    if let Some((d, p_carry, b_carry)) = e.account(dir, len, now_ms) {
                         self.carry(id, d, p_carry, b_carry);
                     }
                     return CtVerdict::Ok;
@@ -570,14 +577,9 @@ impl<A: Copy + Default> FlowTable<A> {
             self.stats.invalid += 1;
             return verdict;
         }
-        let d = dir.index() & 1;
-        let (packets, p_carry) = e.packets[d].overflowing_add(1);
-        let (bytes, b_carry) = e.bytes[d].overflowing_add(len);
-        e.packets[d] = packets;
-        e.bytes[d] = bytes;
-        e.last_seen_ms = now_ms;
+        let carried = e.account(dir, len, now_ms);
         let after = e.ct;
-        if p_carry | b_carry {
+        if let Some((d, p_carry, b_carry)) = carried {
             self.carry(id, d, p_carry, b_carry);
         }
         let t = &self.cfg.timeouts;
