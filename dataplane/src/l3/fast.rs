@@ -123,8 +123,8 @@ impl<'a> Port<'a> {
         } else {
             (14, None, u16::from_be_bytes([eth[12], eth[13]]))
         };
-        let src_mac = MacAddr([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
-        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
+        // Another shape goes to `parse_any` before the sender is looked up (it looks the
+        // sender up itself); every answer below that is `None` is `None` there too.
         if ethertype != EtherType::IPV4.0 {
             return self.parse_any(frame);
         }
@@ -133,6 +133,8 @@ impl<'a> Port<'a> {
         if ip[0] != 0x45 || !matches!(proto, 6 | 17 | 132) {
             return self.parse_any(frame);
         }
+        let src_mac = MacAddr([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
+        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
         // A total length short of the header and ports, or past the frame: as `parse_any`
         // (the IPv4 view, then the ports), nothing to look up.
