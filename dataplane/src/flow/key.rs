@@ -68,12 +68,14 @@ impl FlowKey {
         fold_mul(ends ^ K2, small ^ K3)
     }
 
-    /// The five small fields packed in one word (for cheap equality).
+    /// The five small fields packed in one word (for cheap equality): the ports in the
+    /// low half (sport low), so the other direction's word is that half rotated by 16
+    /// bits; then the VRF, the protocol and the family bit.
     #[inline(always)]
     pub(crate) fn small(&self) -> u64 {
-        u64::from(self.vrf)
-            | (u64::from(self.sport) << 16)
-            | (u64::from(self.dport) << 32)
+        u64::from(self.sport)
+            | (u64::from(self.dport) << 16)
+            | (u64::from(self.vrf) << 32)
             | (u64::from(self.proto) << 48)
             | (u64::from(self.v6) << 56)
     }
@@ -85,9 +87,9 @@ impl FlowKey {
         FlowKey {
             src,
             dst,
-            vrf: small as u16,
-            sport: (small >> 16) as u16,
-            dport: (small >> 32) as u16,
+            sport: small as u16,
+            dport: (small >> 16) as u16,
+            vrf: (small >> 32) as u16,
             proto: (small >> 48) as u8,
             v6: (small >> 56) & 1 != 0,
         }

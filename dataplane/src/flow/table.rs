@@ -101,7 +101,8 @@ impl HotKey {
     #[inline(always)]
     fn reversed(&self) -> Self {
         let s = self.small;
-        let small = (s & 0xffff_0000_0000_ffff) | ((s & 0xffff_0000) << 16) | ((s >> 16) & 0xffff_0000);
+        // The ports are the low half of `small` (sport low): swapped by one rotate.
+        let small = (s & !0xffff_ffff) | u64::from((s as u32).rotate_left(16));
         HotKey { src: self.dst, dst: self.src, small }
     }
 }
@@ -786,5 +787,31 @@ impl<A: Copy + Default> FlowTable<A> {
     #[cfg(test)]
     pub(super) fn index_allocation(&self) -> (usize, usize) {
         self.index.allocation()
+    }
+}
+
+#[cfg(test)]
+mod line_key_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The line key's own reversal (one rotate of the ports) is the line key of the
+        /// reversed key, and the line key unpacks to the key (a wide one with its
+        /// addresses from the cold array).
+        #[test]
+        fn the_line_key_reverses_and_unpacks_as_the_key(
+            src in any::<u128>(), dst in any::<u128>(), narrow in any::<bool>(),
+            vrf in any::<u16>(), sport in any::<u16>(), dport in any::<u16>(), proto in any::<u8>(), v6 in any::<bool>(),
+        ) {
+            let (src, dst) = if narrow { (src & 0xffff_ffff, dst & 0xffff_ffff) } else { (src, dst) };
+            let k = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
+            let w = wide(&k);
+            let hot = HotKey::of(&k, w);
+            prop_assert_eq!(hot.reversed(), HotKey::of(&k.reversed(), w));
+            prop_assert_eq!(hot.reversed().reversed(), hot);
+            let cold = Cold { addrs: [src, dst], ..Cold::default() };
+            prop_assert_eq!(hot.key(&cold), k);
+        }
     }
 }

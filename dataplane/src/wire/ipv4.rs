@@ -34,8 +34,6 @@ mod field {
     pub const FLG_OFF: Range<usize> = 6..8;
     pub const TTL: usize = 8;
     pub const PROTOCOL: usize = 9;
-    /// TTL and protocol as the one 16-bit word the checksum sees.
-    pub const TTL_PROTO: Range<usize> = 8..10;
     pub const CHECKSUM: Range<usize> = 10..12;
     pub const SRC: Range<usize> = 12..16;
     pub const DST: Range<usize> = 16..20;
@@ -277,19 +275,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
     /// Decrements TTL and patches the checksum incrementally (RFC 1624), returning the new
     /// TTL. The forwarding stage checks `ttl() <= 1` first; a TTL of 0 stays 0.
+    ///
+    /// The TTL/protocol word drops by exactly 0x0100, so eqn. 3 needs neither word
+    /// ([`checksum::update_ttl_decrement`]), and the checksum is patched as it lies in the
+    /// frame, in the CPU's byte order (no swaps; see there).
     #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
-        let b = &self.buffer.as_ref()[field::TTL_PROTO];
-        let (ttl, proto) = (b[0], b[1]);
-        let new_ttl = ttl.saturating_sub(1);
-        let csum = checksum::update16(
-            self.checksum(),
-            u16::from_be_bytes([ttl, proto]),
-            u16::from_be_bytes([new_ttl, proto]),
-        );
-        self.set_ttl(new_ttl);
-        self.set_checksum(csum);
-        new_ttl
+        let ttl = self.ttl();
+        if ttl == 0 {
+            return 0;
+        }
+        let b = &self.buffer.as_ref()[field::CHECKSUM];
+        let csum = checksum::update_ttl_decrement_ne(u16::from_ne_bytes([b[0], b[1]]));
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&csum.to_ne_bytes());
+        self.set_ttl(ttl - 1);
+        ttl - 1
     }
     /// The bytes after the header, up to Total Length, for rewriting in place.
     #[inline]
@@ -463,6 +463,21 @@ mod tests {
                 buf[2..4].copy_from_slice(&total.to_be_bytes());
             }
             exercise(&mut buf);
+        }
+
+        /// The incremental patch gives the checksum a recomputation gives (a header that
+        /// starts 0x45 never sums to zero, so the two agree exactly, not only modulo 0xffff).
+        #[test]
+        fn decrement_ttl_equals_recomputation(mut h in proptest::array::uniform20(any::<u8>())) {
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&20u16.to_be_bytes());
+            let mut p = Ipv4Packet::new_unchecked(&mut h[..]);
+            p.fill_checksum();
+            let ttl = p.ttl();
+            prop_assert_eq!(p.decrement_ttl(), ttl.saturating_sub(1));
+            let patched = p.checksum();
+            p.fill_checksum();
+            prop_assert_eq!(patched, p.checksum());
         }
     }
 }
