@@ -194,11 +194,13 @@ impl<'a> Port<'a> {
     pub fn parse_any(&self, frame: &[u8]) -> Option<Parsed> {
         let ingress = self.ingress;
         let eth = EthernetFrame::new_checked(frame).ok()?;
-        let vlan = eth.vlan().map(|t| t.vid()).filter(|v| *v != 0);
+        let tag = eth.vlan();
+        let vlan = tag.map(|t| t.vid()).filter(|v| *v != 0);
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
         let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
         let l2_len = eth.header_len();
-        let tagged = frame.get(12..14) == Some(&[0x81, 0x00]);
+        // TPID 0x8100, as the pipeline tests it for the egress VLAN rewrite.
+        let tagged = tag.is_some();
         // The full path's own checks: any of them failing leaves the packet to it.
         let mut eligible = ingress.fits(frame.len(), tagged) && !dst_mac.is_multicast() && dst_mac == our_mac;
         let ip = frame.get(l2_len..)?;

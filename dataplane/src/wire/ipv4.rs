@@ -276,9 +276,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Decrements TTL and patches the checksum incrementally (RFC 1624), returning the new
     /// TTL. The forwarding stage checks `ttl() <= 1` first; a TTL of 0 stays 0.
     ///
-    /// The TTL/protocol word drops by exactly 0x0100, so eqn. 3 needs neither word
-    /// ([`checksum::update_ttl_decrement`]), and the checksum is patched as it lies in the
-    /// frame, in the CPU's byte order (no swaps; see there).
+    /// The TTL/protocol word drops by exactly 0x0100, so eqn. 3 needs neither word, and the
+    /// checksum is patched as it lies in the frame, in the CPU's byte order (no swaps; see
+    /// [`checksum::update_ttl_decrement_ne`]).
     #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
         let ttl = self.ttl();
