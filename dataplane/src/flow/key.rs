@@ -54,15 +54,26 @@ impl FlowKey {
     }
 
     /// Symmetric hash: `sym_hash(k) == sym_hash(&k.reversed())`, so both directions of a
-    /// connection find the one entry. Three multiplies: one per endpoint, summed (the
-    /// commutative step), then a final mix with the VRF, protocol and family so every
-    /// bit of the result depends on every input bit (hashbrown takes its 7-bit tag from
-    /// the top and its bucket index from the bottom).
+    /// connection find the one entry; every bit of the result depends on every input bit
+    /// (the flow index takes its tag from the high half and its bucket from the low one).
+    ///
+    /// IPv4 (both addresses within 32 bits): each end as one 48-bit word (address, port),
+    /// the two ordered (the commutative step: min and max, exact, no sum to collide in),
+    /// the VRF and the protocol in their top bits, then one folded multiply (foldhash's
+    /// integer hash). Wider keys: one multiply per end, summed, then a final mix with the
+    /// VRF, protocol and family. The fast path builds IPv4 keys only, so it pays the
+    /// one multiply (the branch is on values it knows).
     ///
     /// Not keyed: an attacker who can choose many source addresses and ports could aim
     /// for collisions. The per-VRF limit and the fixed capacity bound the damage.
     #[inline(always)]
     pub fn sym_hash(&self) -> u64 {
+        if !self.v6 && (self.src | self.dst) >> 32 == 0 {
+            let a = ((self.src as u64) << 16) | u64::from(self.sport);
+            let b = ((self.dst as u64) << 16) | u64::from(self.dport);
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            return fold_mul(lo ^ (u64::from(self.vrf) << 48) ^ K0, hi ^ (u64::from(self.proto) << 48) ^ K1);
+        }
         let ends = endpoint(self.src, self.sport).wrapping_add(endpoint(self.dst, self.dport));
         let small = u64::from(self.vrf) | (u64::from(self.proto) << 16) | (u64::from(self.v6) << 24);
         fold_mul(ends ^ K2, small ^ K3)

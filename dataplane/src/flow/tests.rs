@@ -120,6 +120,31 @@ fn sym_hash_spreads_over_tags_and_index_bits() {
     assert_eq!(hashes.len(), 100_000);
 }
 
+/// The IPv4 hash takes the VRF and the protocol into its one multiply: one 5-tuple in
+/// 4096 VRFs, or under every protocol, gives as many distinct hashes, spread over the
+/// index's buckets (its low half) and tags (its high half).
+#[test]
+fn sym_hash_separates_vrfs_and_protocols() {
+    let base = tcp_key(7);
+    let vrfs: Vec<u64> = (0..4096u16).map(|vrf| FlowKey { vrf, ..base }.sym_hash()).collect();
+    let protos: Vec<u64> = (0..=255u8).map(|proto| FlowKey { proto, ..base }.sym_hash()).collect();
+    for hashes in [vrfs, protos] {
+        let n = hashes.len();
+        let (mut low, mut high) = ([0u32; 16], [0u32; 16]);
+        for h in &hashes {
+            low[(*h & 15) as usize] += 1;
+            high[(*h >> 60) as usize] += 1;
+        }
+        // n / 16 expected in each; a fair spread stays within half of it either way.
+        let fair = |c: &[u32; 16]| c.iter().all(|&x| (n / 32..=n * 3 / 32).contains(&(x as usize)));
+        assert!(fair(&low) && fair(&high), "{n}: {low:?} {high:?}");
+        let mut d = hashes.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), n);
+    }
+}
+
 #[test]
 fn lookup_finds_both_directions() {
     let mut t = table(16, false);

@@ -309,8 +309,8 @@ impl Egress<HeapBuf> for Ordered {
     }
 }
 
-/// Past `PREFETCH_MIN_FLOWS` connections the routing path parses a burst chunk by chunk
-/// before processing it, prefetching as it goes: every packet must come out exactly once,
+/// The stateful routing path parses a burst chunk by chunk before processing it,
+/// prefetching as it goes (here with a table of some thousands of connections): every packet must come out exactly once,
 /// in order, with the same result as packet-at-a-time processing (bursts of 1 never
 /// prefetch anything ahead), including runts, non-IP frames and bursts longer than a
 /// chunk.
@@ -327,9 +327,10 @@ fn prefetching_bursts_process_every_packet_once_in_order() {
         l2_epoch: 1,
         io: Default::default(),
     };
-    let flows = crate::flow::FlowConfig { capacity: 4 * PREFETCH_MIN_FLOWS as u32, ..Default::default() };
+    const CONNECTIONS: usize = 8192;
+    let flows = crate::flow::FlowConfig { capacity: 4 * CONNECTIONS as u32, ..Default::default() };
     let (a, b) = (ip4("10.1.0.10"), ip4("10.1.0.11"));
-    let n = PREFETCH_MIN_FLOWS + 500;
+    let n = CONNECTIONS + 500;
     let frame = |i: usize| ipv4_frame(GW_BLUE, MAC_A, None, a, b, 17, 64, &udp4(a, b, 1024 + i as u16, 53, &(i as u32).to_be_bytes()));
     let mut mixed: Vec<Vec<u8>> = (0..n).map(frame).collect();
     // Odd ones among them: a runt, an ARP-less unknown ethertype, a new flow.
@@ -342,13 +343,13 @@ fn prefetching_bursts_process_every_packet_once_in_order() {
     let mut burst = Pipeline::new(&t, &flows);
     let mut single = Pipeline::new(&t, &flows);
     for (i, p) in [&mut burst, &mut single].into_iter().enumerate() {
-        // Create the connections (the table grows past the threshold on the way).
+        // Create the connections.
         let mut out = Ordered::default();
         for chunk in (0..n).collect::<Vec<_>>().chunks(32) {
             p.process(&t, 0, chunk.iter().map(|&j| HeapBuf::new(&frame(j))), 0, &mut out, &mut |_| {});
         }
         assert_eq!(out.0.len(), n, "pipeline {i}");
-        assert!(p.l3.flows.len() >= PREFETCH_MIN_FLOWS);
+        assert!(p.l3.flows.len() >= CONNECTIONS);
     }
     let (mut got, mut want) = (Ordered::default(), Ordered::default());
     // Bursts of 37 (a full 32-packet window plus a short one), then of 32, 5 and 1.
