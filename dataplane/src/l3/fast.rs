@@ -49,8 +49,8 @@ pub struct Parsed {
     key: LineKey,
     /// `FlowAction::sender` of the frame's sender.
     sender: u32,
-    /// Where the L4 header starts in the frame, and the datagram's L4 length.
-    l4_off: u16,
+    /// The datagram's L4 length (its header starts right after an option-less IPv4
+    /// header: a frame with options is not `eligible`).
     l4_len: u16,
     /// The entry the flow table's index named for `hash` when it was prefetched
     /// ([`crate::flow::FlowTable::prefetch_entry`]), tried first by the lookup.
@@ -165,7 +165,6 @@ impl<'a> Port<'a> {
             key: LineKey::narrow(&key).unwrap_or_default(),
             sender,
             hint: None,
-            l4_off: (l2_len + ipv4::HEADER_LEN) as u16,
             l4_len: (total - ipv4::HEADER_LEN) as u16,
             eligible,
             tagged,
@@ -227,7 +226,8 @@ impl<'a> Port<'a> {
             _ => return None,
         };
         let l4 = frame.get(l4_off..l4_end)?;
-        eligible &= l4_end <= usize::from(u16::MAX);
+        // The fast path reads an option-less IPv4 header only; the full path takes the rest.
+        eligible &= l4_end <= usize::from(u16::MAX) && l4_off == l2_len + ipv4::HEADER_LEN;
         let (sport, dport) = match proto {
             6 | 17 | 132 => (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?])),
             1 if !v6 => {
@@ -244,7 +244,7 @@ impl<'a> Port<'a> {
         let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
         let line = LineKey::narrow(&key);
         eligible &= line.is_some();
-        Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_off: l4_off as u16, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+        Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
     }
 }
 
@@ -268,11 +268,11 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     // rare: the full path takes them).
     let l2 = usize::from(p.l2_len);
     let header = frame.get(l2..l2 + ipv4::HEADER_LEN).and_then(|h| <&[u8; ipv4::HEADER_LEN]>::try_from(h).ok())?;
-    if usize::from(p.l4_off) != l2 + ipv4::HEADER_LEN || !checksum::verifies20(header) {
+    if !checksum::verifies20(header) {
         return None;
     }
     let tcp = if p.key.proto() == 6 {
-        let (off, len) = (usize::from(p.l4_off), usize::from(p.l4_len));
+        let (off, len) = (l2 + ipv4::HEADER_LEN, usize::from(p.l4_len));
         conn::tcp_segment(frame.get(off..off + len)?, len)
     } else {
         None
