@@ -181,10 +181,7 @@ impl Pipeline {
         I: IntoIterator<Item = B>,
     {
         if !tables.l3.stateful {
-            for pkt in pkts {
-                self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
-            }
-            return;
+            return self.route_stateless(tables, ingress, pkts, now_ms, egress);
         }
         let port = fast::Port::new(&tables.l3, ingress);
         // A big flow table misses the cache on nearly every lookup: two dependent misses
@@ -234,6 +231,20 @@ impl Pipeline {
         }
     }
 
+    /// The routing path for a burst when nothing is tracked: every frame through the full
+    /// path (out of line, apart from the stateful loop's registers).
+    #[inline(never)]
+    fn route_stateless<B, E, I>(&mut self, tables: &Tables, ingress: Ingress, pkts: I, now_ms: u64, egress: &mut E)
+    where
+        B: PacketBuf,
+        E: Egress<B>,
+        I: IntoIterator<Item = B>,
+    {
+        for pkt in pkts {
+            self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
+        }
+    }
+
     /// One frame of the stateful routing path: the fast path when it is a decided
     /// connection's (`p`: its parse), else the full path.
     #[inline(always)]
@@ -252,6 +263,13 @@ impl Pipeline {
                 return;
             }
         }
+        self.route_full(tables, ingress, pkt, now_ms, egress);
+    }
+
+    /// [`route_one`](Self::route_one) for a frame the fast path did not take, out of
+    /// line: the full path's code stays out of the burst loop's registers.
+    #[inline(never)]
+    fn route_full<B: PacketBuf, E: Egress<B>>(&mut self, tables: &Tables, ingress: Ingress, pkt: B, now_ms: u64, egress: &mut E) {
         self.route_one::<B, E, false>(tables, ingress, pkt, now_ms, egress);
     }
 
