@@ -187,7 +187,7 @@ impl Pipeline {
         // A big flow table misses the cache on nearly every lookup: two dependent misses
         // (index line, then entry) per packet. Taken packet after packet they queue up;
         // so do a small table's L2 hits, the replay's frames having pushed it out of L1
-        // (below 8,192 connections the lookup once went packet by packet, and 23 % of a
+        // (below 8,192 connections the lookup once went packet by packet, and a quarter of a
         // 1k-flow run's samples waited in it: in chunks, December 7, 1k flows 21.0 / 21.8
         // / 21.3 -> 23.1 / 22.7 / 23.3 Mpps, one flow unchanged).
         // In two passes instead: the first parses a chunk of up to 32 packets (the fast

@@ -310,10 +310,10 @@ impl Egress<HeapBuf> for Ordered {
 }
 
 /// The stateful routing path parses a burst chunk by chunk before processing it,
-/// prefetching as it goes (here with a table of some thousands of connections): every packet must come out exactly once,
-/// in order, with the same result as packet-at-a-time processing (bursts of 1 never
-/// prefetch anything ahead), including runts, non-IP frames and bursts longer than a
-/// chunk.
+/// prefetching as it goes (here with a table of some thousands of connections): every
+/// packet must come out exactly once, in order, with the same result as packet-at-a-time
+/// processing (bursts of 1 never prefetch anything ahead), including runts, non-IP frames
+/// and bursts longer than a chunk.
 #[test]
 fn prefetching_bursts_process_every_packet_once_in_order() {
     use crate::l3::fixture::*;
