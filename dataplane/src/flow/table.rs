@@ -46,6 +46,9 @@ const LIVE: u64 = 1 << 63;
 /// The next bit: an address of the key does not fit 32 bits (IPv6, in practice), so the
 /// folds in the line are not the addresses and the cold array holds them.
 const WIDE: u64 = 1 << 62;
+/// The next: set in no stored key, so a line key with it matches nothing
+/// ([`LineKey::barred`]).
+const BARRED: u64 = 1 << 61;
 
 /// Whether `k` has an address that does not fit 32 bits.
 #[inline(always)]
@@ -119,6 +122,13 @@ impl LineKey {
     #[inline(always)]
     pub fn narrow(k: &FlowKey) -> Option<LineKey> {
         (!wide(k)).then(|| LineKey(HotKey::of(k, false)))
+    }
+
+    /// This key made to match no entry in either direction (no stored key has
+    /// [`BARRED`] set): for a packet the fast path must leave to the full path.
+    #[inline(always)]
+    pub fn barred(self) -> LineKey {
+        LineKey(HotKey { small: self.0.small | BARRED, ..self.0 })
     }
 
     /// The IP protocol of the key.

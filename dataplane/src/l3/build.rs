@@ -151,13 +151,10 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
     let mut adjacencies: Vec<Adjacency> = endpoints
         .iter()
         .enumerate()
-        .map(|(i, e)| Adjacency {
-            port: e.port,
-            vlan: e.vlan,
-            dst_mac: e.mac,
+        .map(|(i, e)| {
             // Delivered as the gateway of the endpoint's own network.
-            src_mac: spec.networks.get(e.vrf as usize).map_or(MacAddr::ZERO, |n| n.gateway_mac),
-            endpoint: Some(i as EndpointIdx),
+            let src_mac = spec.networks.get(e.vrf as usize).map_or(MacAddr::ZERO, |n| n.gateway_mac);
+            Adjacency::new(e.port, e.vlan, e.mac, src_mac, Some(i as EndpointIdx))
         })
         .collect();
     for (ni, net) in spec.networks.iter().enumerate() {
@@ -214,7 +211,7 @@ pub fn build_l3(n_ports: usize, spec: &L3Spec) -> Result<L3Tables, String> {
             .map(|nh| match *nh {
                 NextHop::Endpoint(e) => e,
                 NextHop::Gateway { port, vlan, mac, src_mac } => {
-                    adjacencies.push(Adjacency { port, vlan, dst_mac: mac, src_mac, endpoint: None });
+                    adjacencies.push(Adjacency::new(port, vlan, mac, src_mac, None));
                     (adjacencies.len() - 1) as AdjIdx
                 }
                 _ => AdjIdx::MAX,

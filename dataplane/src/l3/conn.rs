@@ -177,6 +177,15 @@ fn out_of(l3: &L3Tables, a: &FlowAction) -> FlowOut {
     }
 }
 
+/// Why a cached decision that is not a forward through an existing adjacency drops.
+#[inline]
+pub(super) fn refused(a: &FlowAction) -> DropReason {
+    match a.act {
+        Act::Deny(r) => r,
+        Act::Forward | Act::Undecided => DropReason::NoRoute,
+    }
+}
+
 /// [`out_of`] as a rewrite or a drop reason (what a cached decision can be).
 #[inline(always)]
 pub(super) fn cached(l3: &L3Tables, a: &FlowAction) -> Result<Fwd, DropReason> {

@@ -29,7 +29,7 @@ use super::conn::{self, Act};
 use super::{Endpoint, L3Out, L3Tables, PortRole, VrfIdx};
 use crate::flow::{CtVerdict, FlowId, FlowKey, LineKey};
 use crate::l2::stage::Ingress;
-use crate::wire::ethernet::EthernetFrame;
+use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::checksum;
 use crate::wire::icmp::{icmpv4, icmpv6};
 use crate::wire::ipv4::{self, Ipv4Packet};
@@ -45,20 +45,18 @@ pub struct Parsed {
     /// The flow-table hash of its connection (`key.sym_hash()`), for prefetching.
     pub hash: u64,
     /// The connection as the full path would build it, as the flow table's line holds
-    /// it (IPv4; an IPv6 frame is not `eligible` and has a default here).
+    /// it (IPv4; an IPv6 frame has a default here). A frame [`hit`] must not take (IPv6,
+    /// echo, anything the full path has to see) has its key barred
+    /// ([`LineKey::barred`]): it matches no entry, so the lookup itself turns it away
+    /// and the parse carries no flag for it.
     key: LineKey,
     /// `FlowAction::sender` of the frame's sender.
     sender: u32,
-    /// The datagram's L4 length (its header starts right after an option-less IPv4
-    /// header: a frame with options is not `eligible`).
-    l4_len: u16,
     /// The entry the flow table's index named for `hash` when it was prefetched
     /// ([`crate::flow::FlowTable::prefetch_entry`]), tried first by the lookup.
     pub hint: Option<FlowId>,
-    /// Whether [`hit`] may take it (else the hash is only a prefetch hint: IPv6, echo).
-    eligible: bool,
-    /// The frame carries an 802.1Q tag (as the pipeline tests it: TPID 0x8100).
-    tagged: bool,
+    /// The L2 header's length: 18 when the frame carries an 802.1Q tag (TPID 0x8100, as
+    /// the pipeline tests it), else 14.
     l2_len: u8,
 }
 
@@ -66,7 +64,7 @@ impl Parsed {
     /// Whether the frame arrived tagged (for the egress VLAN rewrite).
     #[inline(always)]
     pub fn tagged(&self) -> bool {
-        self.tagged
+        usize::from(self.l2_len) == ethernet::HEADER_LEN + ethernet::VLAN_TAG_LEN
     }
 }
 
@@ -160,16 +158,8 @@ impl<'a> Port<'a> {
             && l4_end <= usize::from(u16::MAX)
             && endpoint.is_none_or(|ep| ep.may_send_v4(src, src_mac) && !(proto == 17 && dport == 67));
         let key = FlowKey { src: u128::from(src), dst: u128::from(dst), vrf, sport, dport, proto, v6: false };
-        Some(Parsed {
-            hash: key.sym_hash(),
-            key: LineKey::narrow(&key).unwrap_or_default(),
-            sender,
-            hint: None,
-            l4_len: (total - ipv4::HEADER_LEN) as u16,
-            eligible,
-            tagged,
-            l2_len: l2_len as u8,
-        })
+        let line = LineKey::narrow(&key).unwrap_or_default();
+        Some(Parsed { hash: key.sym_hash(), key: if eligible { line } else { line.barred() }, sender, hint: None, l2_len: l2_len as u8 })
     }
 
     /// The frame's VRF, sender id, the MAC it must be addressed to, and its endpoint
@@ -244,7 +234,8 @@ impl<'a> Port<'a> {
         let key = FlowKey { src, dst, vrf, sport, dport, proto, v6 };
         let line = LineKey::narrow(&key);
         eligible &= line.is_some();
-        Some(Parsed { hash: key.sym_hash(), key: line.unwrap_or_default(), sender, hint: None, l4_len: l4.len() as u16, eligible, tagged, l2_len: l2_len as u8 })
+        let line = line.unwrap_or_default();
+        Some(Parsed { hash: key.sym_hash(), key: if eligible { line } else { line.barred() }, sender, hint: None, l2_len: l2_len as u8 })
     }
 }
 
@@ -253,9 +244,7 @@ impl<'a> Port<'a> {
 /// `p` must be `parse` of this frame under the same tables.
 #[inline(always)]
 pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms: u64) -> Option<L3Out> {
-    if !p.eligible {
-        return None;
-    }
+    // A barred key (not the fast path's frame) matches no entry.
     let (id, dir) = st.flows.lookup_line(&p.key, p.hash, p.hint)?;
     let e = st.flows.entry(id);
     let a = e.action[dir as usize];
@@ -272,7 +261,9 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
         return None;
     }
     let tcp = if p.key.proto() == 6 {
-        let (off, len) = (l2 + ipv4::HEADER_LEN, usize::from(p.l4_len));
+        // The datagram's L4 length: its total length less the option-less header.
+        let len = usize::from(u16::from_be_bytes([header[2], header[3]])).saturating_sub(ipv4::HEADER_LEN);
+        let off = l2 + ipv4::HEADER_LEN;
         conn::tcp_segment(frame.get(off..off + len)?, len)
     } else {
         None
@@ -281,18 +272,17 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if let CtVerdict::Invalid(_) = st.flows.update(id, dir, frame.len() as u32, tcp.as_ref(), now_ms) {
         return Some(L3Out::Drop(DropReason::CtInvalid));
     }
-    match conn::cached(l3, &a) {
-        Ok(f) => {
-            // In bounds: the parse checked the header there (and `get` above saw it).
-            if let Some(ip) = frame.get_mut(l2..) {
-                Ipv4Packet::new_unchecked(ip).decrement_ttl();
-            }
-            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-            eth.set_dst(f.dst_mac);
-            eth.set_src(f.src_mac);
-            st.counters.routed += 1;
-            Some(L3Out::Tx { port: f.port, vlan: f.vlan })
-        }
-        Err(r) => Some(L3Out::Drop(r)),
+    // What `conn::cached` gives, with the forward tested first and its MACs copied as
+    // one 12-byte block.
+    let adj = if a.act == Act::Forward { l3.adjacencies.get(a.adj as usize) } else { None };
+    let Some(adj) = adj else { return Some(L3Out::Drop(conn::refused(&a))) };
+    // In bounds: the parse checked the header there (and `get` above saw it).
+    if let Some(ip) = frame.get_mut(l2..) {
+        Ipv4Packet::new_unchecked(ip).decrement_ttl();
     }
+    if let Some(h) = frame.first_chunk_mut::<12>() {
+        *h = *adj.mac_header();
+    }
+    st.counters.routed += 1;
+    Some(L3Out::Tx { port: adj.port, vlan: adj.vlan })
 }

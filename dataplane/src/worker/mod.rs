@@ -203,15 +203,16 @@ impl Egress<Mbuf> for TxSide<'_> {
             self.stats.drop_one(DropReason::PortDown);
             return;
         };
-        if buf.is_full() {
-            self.flush(p);
+        // Never full here: a buffer is flushed as soon as it fills.
+        if let Err(m) = buf.push(pkt) {
+            drop(m);
+            self.stats.drop_one(DropReason::TxFull);
         }
-        self.pending |= 1u32.checked_shl(port as u32).unwrap_or(0);
-        if let Some(buf) = self.bufs.get_mut(p) {
-            if let Err(m) = buf.push(pkt) {
-                drop(m);
-                self.stats.drop_one(DropReason::TxFull);
-            }
+        let full = buf.is_full();
+        // `p` < MAX_PORTS <= 32 (`bufs` has that many slots).
+        self.pending |= 1u32 << (p & 31);
+        if full {
+            self.flush(p);
         }
     }
 
