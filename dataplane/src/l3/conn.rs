@@ -177,26 +177,25 @@ fn out_of(l3: &L3Tables, a: &FlowAction) -> FlowOut {
     }
 }
 
-/// Why a cached decision that is not a forward through an existing adjacency drops.
-#[inline]
-pub(super) fn refused(a: &FlowAction) -> DropReason {
-    match a.act {
+/// The adjacency a cached decision forwards through, or why it drops (what a cached
+/// decision can be). The forward is tested first: it is the fast path's case.
+#[inline(always)]
+pub(super) fn cached_adjacency<'t>(l3: &'t L3Tables, a: &FlowAction) -> Result<&'t Adjacency, DropReason> {
+    if a.act == Act::Forward {
+        if let Some(adj) = l3.adjacencies.get(a.adj as usize) {
+            return Ok(adj);
+        }
+    }
+    Err(match a.act {
         Act::Deny(r) => r,
         Act::Forward | Act::Undecided => DropReason::NoRoute,
-    }
+    })
 }
 
-/// [`out_of`] as a rewrite or a drop reason (what a cached decision can be).
+/// [`out_of`] as a rewrite or a drop reason.
 #[inline(always)]
 pub(super) fn cached(l3: &L3Tables, a: &FlowAction) -> Result<Fwd, DropReason> {
-    match a.act {
-        Act::Forward => match l3.adjacencies.get(a.adj as usize) {
-            Some(adj) => Ok(Fwd::of(adj)),
-            None => Err(DropReason::NoRoute),
-        },
-        Act::Deny(r) => Err(r),
-        Act::Undecided => Err(DropReason::NoRoute),
-    }
+    cached_adjacency(l3, a).map(Fwd::of)
 }
 
 fn deny_reason(by: VerdictBy) -> DropReason {

@@ -272,10 +272,12 @@ pub fn hit(l3: &L3Tables, st: &mut L3State, p: &Parsed, frame: &mut [u8], now_ms
     if let CtVerdict::Invalid(_) = st.flows.update(id, dir, frame.len() as u32, tcp.as_ref(), now_ms) {
         return Some(L3Out::Drop(DropReason::CtInvalid));
     }
-    // What `conn::cached` gives, with the forward tested first and its MACs copied as
-    // one 12-byte block.
-    let adj = if a.act == Act::Forward { l3.adjacencies.get(a.adj as usize) } else { None };
-    let Some(adj) = adj else { return Some(L3Out::Drop(conn::refused(&a))) };
+    // The adjacency itself rather than `conn::cached`'s copy: its MACs go into the frame
+    // as one 12-byte block.
+    let adj = match conn::cached_adjacency(l3, &a) {
+        Ok(adj) => adj,
+        Err(r) => return Some(L3Out::Drop(r)),
+    };
     // In bounds: the parse checked the header there (and `get` above saw it).
     if let Some(ip) = frame.get_mut(l2..) {
         Ipv4Packet::new_unchecked(ip).decrement_ttl();
