@@ -343,7 +343,7 @@ fn action_json(t: &Tables, a: &FlowAction, current: bool) -> Value {
             Some(adj) => json!({
                 "verdict": "forward", "port": port_name(t, adj.port),
                 "vlan": adj.vlan,
-                "dst_mac": adj.dst_mac.to_string(), "src_mac": adj.src_mac.to_string(),
+                "dst_mac": adj.dst_mac().to_string(), "src_mac": adj.src_mac().to_string(),
             }),
             None => json!({"verdict": "forward", "stale": true}),
         },

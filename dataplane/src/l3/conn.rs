@@ -164,7 +164,7 @@ fn sender_ep(cx: &Ctx<'_>) -> Option<EndpointIdx> {
 impl Fwd {
     #[inline]
     fn of(a: &Adjacency) -> Fwd {
-        Fwd { port: a.port, vlan: a.vlan, dst_mac: a.dst_mac, src_mac: a.src_mac }
+        Fwd { port: a.port, vlan: a.vlan, dst_mac: a.dst_mac(), src_mac: a.src_mac() }
     }
 }
 

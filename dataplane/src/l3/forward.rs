@@ -519,8 +519,8 @@ fn resolve(cx: &Ctx<'_>, lookup: impl Fn(&Vrf) -> Option<crate::route::NextHopId
                     Some(a) => Resolved::Forward {
                         port: a.port,
                         vlan: a.vlan,
-                        dst_mac: a.dst_mac,
-                        src_mac: a.src_mac,
+                        dst_mac: a.dst_mac(),
+                        src_mac: a.src_mac(),
                         endpoint: a.endpoint,
                         adj,
                     },

@@ -40,13 +40,11 @@ pub type AdjIdx = u32;
 pub struct Adjacency {
     pub port: PortIdx,
     pub vlan: Option<u16>,
-    pub dst_mac: MacAddr,
-    pub src_mac: MacAddr,
     /// The local workload it delivers to (policy needs it).
     pub endpoint: Option<EndpointIdx>,
-    /// `dst_mac` then `src_mac`: a rewritten frame's first 12 bytes, copied by the fast
-    /// path as one 8-byte and one 4-byte move (two 6-byte fields took eight moves and a
-    /// round trip through the stack).
+    /// The destination MAC then the source MAC: a rewritten frame's first 12 bytes,
+    /// copied by the fast path as one 8-byte and one 4-byte move (two 6-byte fields took
+    /// eight moves and a round trip through the stack). The only copy of the two MACs.
     macs: [u8; 12],
 }
 
@@ -56,7 +54,21 @@ impl Adjacency {
         let mut macs = [0; 12];
         macs[..6].copy_from_slice(&dst_mac.0);
         macs[6..].copy_from_slice(&src_mac.0);
-        Adjacency { port, vlan, dst_mac, src_mac, endpoint, macs }
+        Adjacency { port, vlan, endpoint, macs }
+    }
+
+    /// The MAC a rewritten frame is addressed to (the next hop's).
+    #[inline(always)]
+    pub fn dst_mac(&self) -> MacAddr {
+        let [a, b, c, d, e, f, ..] = self.macs;
+        MacAddr([a, b, c, d, e, f])
+    }
+
+    /// The MAC a rewritten frame is sent from (the egress gateway's).
+    #[inline(always)]
+    pub fn src_mac(&self) -> MacAddr {
+        let [.., a, b, c, d, e, f] = self.macs;
+        MacAddr([a, b, c, d, e, f])
     }
 
     /// The first 12 bytes of a rewritten frame: the destination MAC, then the source.
