@@ -373,13 +373,15 @@ impl<A: Copy + Default> FlowTable<A> {
                 return Some((i, d));
             }
         }
-        self.find_line(&fwd, &rev, hash)
+        self.find_line(*key, hash)
     }
 
-    /// The index search of [`lookup_line`](Self::lookup_line).
+    /// The index search of [`lookup_line`](Self::lookup_line), the key by value (two
+    /// registers).
     #[inline(never)]
-    fn find_line(&self, fwd: &HotKey, rev: &HotKey, hash: u64) -> Option<(FlowId, Dir)> {
-        self.find_dir(hash, |i| self.line_holds(i, fwd, rev))
+    fn find_line(&self, key: LineKey, hash: u64) -> Option<(FlowId, Dir)> {
+        let (fwd, rev) = (key.0, key.0.reversed());
+        self.find_dir(hash, |i| self.line_holds(i, &fwd, &rev))
     }
 
     /// Whether entry `i`'s line is `fwd` (Orig) or `rev` (Reply).

@@ -27,6 +27,7 @@
 
 use super::conn::{self, Act};
 use super::{Endpoint, L3Out, L3Tables, PortRole, VrfIdx};
+use crate::tables::PortIdx;
 use crate::flow::{CtVerdict, FlowId, FlowKey, LineKey};
 use crate::l2::stage::Ingress;
 use crate::wire::ethernet::{self, EthernetFrame};
@@ -70,37 +71,117 @@ impl Parsed {
 
 /// What a burst's ingress port decides for every frame of the burst (its L3 role, and
 /// for an uplink the VRF, sender and MAC), looked up once per burst instead of per frame.
+///
+/// `S` says where the frames' senders come from: [`Role`] decides per frame, as built by
+/// [`new`](Port::new); [`by_role`](Port::by_role) gives the port with its role as a
+/// type instead, so the burst's loop is compiled once per role and an uplink's carries
+/// no endpoint lookup, source-address check or role test (December 7: the worker's
+/// first pass reloaded the role's fields from the stack on every packet).
 #[derive(Clone, Copy)]
-pub struct Port<'a> {
+pub struct Port<'a, S = Role> {
     l3: &'a L3Tables,
     ingress: Ingress,
-    role: Role,
+    senders: S,
 }
 
+/// Where a burst's frames come from, decided per frame.
 #[derive(Clone, Copy)]
-enum Role {
-    /// An uplink into an existing VRF: its VLAN, and what every frame's key and sender is.
-    Uplink { vlan: Option<u16>, vrf: VrfIdx, sender: u32, mac: MacAddr },
-    /// A port of endpoints: the sender is looked up per frame (by VLAN and source MAC).
-    Endpoints,
+pub enum Role {
+    /// An uplink into an existing VRF.
+    Uplink(FromUplink),
+    /// A port of endpoints.
+    Endpoints(FromEndpoints),
     /// Nothing to parse for: not an L3 port, or an uplink into a VRF that is not there.
     None,
+}
+
+/// An uplink's frames: its VLAN, and what every frame's VRF, sender and MAC is.
+#[derive(Clone, Copy)]
+pub struct FromUplink {
+    vlan: Option<u16>,
+    vrf: VrfIdx,
+    sender: u32,
+    mac: MacAddr,
+}
+
+/// A port of endpoints' frames: the sender is looked up per frame (by VLAN and source MAC).
+#[derive(Clone, Copy)]
+pub struct FromEndpoints;
+
+/// [`Port`] with its role as a type ([`Port::by_role`]).
+pub enum ByRole<'a> {
+    /// From an uplink.
+    Uplink(Port<'a, FromUplink>),
+    /// From a port of endpoints.
+    Endpoints(Port<'a, FromEndpoints>),
+    /// Nothing for the fast path: every frame's parse is `None`.
+    None,
+}
+
+/// Where a frame's sender comes from ([`Role`], or one role as a type).
+pub trait Senders: Copy {
+    /// The frame's VRF, sender id, the MAC it must be addressed to, and its endpoint
+    /// (none from an uplink); `None` if the port does not take it from this sender.
+    fn sender<'a>(&self, l3: &'a L3Tables, port: PortIdx, vlan: Option<u16>, src_mac: MacAddr) -> Option<Sender<'a>>;
+}
+
+/// What [`Senders::sender`] finds for a frame.
+type Sender<'a> = (VrfIdx, u32, MacAddr, Option<&'a Endpoint>);
+
+impl Senders for FromUplink {
+    #[inline(always)]
+    fn sender<'a>(&self, _: &'a L3Tables, _: PortIdx, vlan: Option<u16>, _: MacAddr) -> Option<Sender<'a>> {
+        (self.vlan == vlan).then_some((self.vrf, self.sender, self.mac, None))
+    }
+}
+
+impl Senders for FromEndpoints {
+    #[inline(always)]
+    fn sender<'a>(&self, l3: &'a L3Tables, port: PortIdx, vlan: Option<u16>, src_mac: MacAddr) -> Option<Sender<'a>> {
+        let e = l3.endpoint_at(port, vlan, src_mac)?;
+        let ep = l3.endpoints.get(e as usize)?;
+        Some((ep.vrf, e, l3.vrfs.get(ep.vrf as usize)?.gateway_mac, Some(ep)))
+    }
+}
+
+impl Senders for Role {
+    #[inline(always)]
+    fn sender<'a>(&self, l3: &'a L3Tables, port: PortIdx, vlan: Option<u16>, src_mac: MacAddr) -> Option<Sender<'a>> {
+        match self {
+            Role::Uplink(u) => u.sender(l3, port, vlan, src_mac),
+            Role::Endpoints(e) => e.sender(l3, port, vlan, src_mac),
+            Role::None => None,
+        }
+    }
 }
 
 impl<'a> Port<'a> {
     /// The context of a burst from `ingress` under `l3`.
     #[inline]
     pub fn new(l3: &'a L3Tables, ingress: Ingress) -> Self {
-        let role = match l3.port_role.get(ingress.port as usize) {
+        let senders = match l3.port_role.get(ingress.port as usize) {
             Some(PortRole::Uplink(u)) if l3.vrfs.get(u.vrf as usize).is_some() => {
-                Role::Uplink { vlan: u.vlan, vrf: u.vrf, sender: conn::uplink_sender(ingress.port), mac: u.mac }
+                Role::Uplink(FromUplink { vlan: u.vlan, vrf: u.vrf, sender: conn::uplink_sender(ingress.port), mac: u.mac })
             }
-            Some(PortRole::Endpoints(_)) => Role::Endpoints,
+            Some(PortRole::Endpoints(_)) => Role::Endpoints(FromEndpoints),
             _ => Role::None,
         };
-        Port { l3, ingress, role }
+        Port { l3, ingress, senders }
     }
 
+    /// The same port with its role as a type: its parse gives the same answers.
+    #[inline]
+    pub fn by_role(self) -> ByRole<'a> {
+        let Port { l3, ingress, senders } = self;
+        match senders {
+            Role::Uplink(senders) => ByRole::Uplink(Port { l3, ingress, senders }),
+            Role::Endpoints(senders) => ByRole::Endpoints(Port { l3, ingress, senders }),
+            Role::None => ByRole::None,
+        }
+    }
+}
+
+impl<'a, S: Senders> Port<'a, S> {
     /// Parses a frame of the burst for the fast path, or for the prefetch pass only.
     /// `None`: nothing to look up (not IP, malformed, a fragment, another protocol, an
     /// unknown sender or VRF); the full path decides what it is.
@@ -132,7 +213,7 @@ impl<'a> Port<'a> {
             return self.parse_any(frame);
         }
         let src_mac = MacAddr([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
-        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
+        let (vrf, sender, our_mac, endpoint) = self.senders.sender(self.l3, self.ingress.port, vlan, src_mac)?;
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
         // A total length short of the header and ports, or past the frame: as `parse_any`
         // (the IPv4 view, then the ports), nothing to look up.
@@ -162,22 +243,6 @@ impl<'a> Port<'a> {
         Some(Parsed { hash: key.sym_hash(), key: if eligible { line } else { line.barred() }, sender, hint: None, l2_len: l2_len as u8 })
     }
 
-    /// The frame's VRF, sender id, the MAC it must be addressed to, and its endpoint
-    /// (none from an uplink); `None` if the port does not take it from this sender.
-    #[inline(always)]
-    fn sender(&self, vlan: Option<u16>, src_mac: MacAddr) -> Option<(VrfIdx, u32, MacAddr, Option<&'a Endpoint>)> {
-        let l3 = self.l3;
-        match self.role {
-            Role::Uplink { vlan: v, vrf, sender, mac } => (v == vlan).then_some((vrf, sender, mac, None)),
-            Role::Endpoints => {
-                let e = l3.endpoint_at(self.ingress.port, vlan, src_mac)?;
-                let ep = l3.endpoints.get(e as usize)?;
-                Some((ep.vrf, e, l3.vrfs.get(ep.vrf as usize)?.gateway_mac, Some(ep)))
-            }
-            Role::None => None,
-        }
-    }
-
     /// [`parse`](Self::parse) of any frame, through the wire views.
     #[inline(never)]
     pub fn parse_any(&self, frame: &[u8]) -> Option<Parsed> {
@@ -186,7 +251,7 @@ impl<'a> Port<'a> {
         let tag = eth.vlan();
         let vlan = tag.map(|t| t.vid()).filter(|v| *v != 0);
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
-        let (vrf, sender, our_mac, endpoint) = self.sender(vlan, src_mac)?;
+        let (vrf, sender, our_mac, endpoint) = self.senders.sender(self.l3, self.ingress.port, vlan, src_mac)?;
         let l2_len = eth.header_len();
         // TPID 0x8100, as the pipeline tests it for the egress VLAN rewrite.
         let tagged = tag.is_some();

@@ -183,7 +183,28 @@ impl Pipeline {
         if !tables.l3.stateful {
             return self.route_stateless(tables, ingress, pkts, now_ms, egress);
         }
-        let port = fast::Port::new(&tables.l3, ingress);
+        // The loop below is compiled once per role of the ingress port (`fast::ByRole`):
+        // an uplink's burst carries no endpoint state through it.
+        match fast::Port::new(&tables.l3, ingress).by_role() {
+            fast::ByRole::Uplink(port) => self.stateful_burst(tables, ingress, port, pkts, now_ms, egress),
+            fast::ByRole::Endpoints(port) => self.stateful_burst(tables, ingress, port, pkts, now_ms, egress),
+            fast::ByRole::None => {
+                for pkt in pkts {
+                    self.route_full(tables, ingress, pkt, now_ms, egress);
+                }
+            }
+        }
+    }
+
+    /// The stateful routing path for a burst from `port`.
+    #[inline(always)]
+    fn stateful_burst<B, E, I, S>(&mut self, tables: &Tables, ingress: Ingress, port: fast::Port<'_, S>, pkts: I, now_ms: u64, egress: &mut E)
+    where
+        B: PacketBuf,
+        E: Egress<B>,
+        I: IntoIterator<Item = B>,
+        S: fast::Senders,
+    {
         // A big flow table misses the cache on nearly every lookup: two dependent misses
         // (index line, then entry) per packet. Taken packet after packet they queue up;
         // so do a small table's L2 hits, the replay's frames having pushed it out of L1
@@ -205,7 +226,9 @@ impl Pipeline {
         // another +9 %, 64k +3 %).
         let mut pkts = pkts.into_iter();
         loop {
-            let mut chunk: [Option<(B, Option<fast::Parsed>)>; CHUNK] = std::array::from_fn(|_| None);
+            // The parse stays in its slot for the second pass (the fast path reads it there,
+            // by reference: moved out with the packet, it was copied to the stack first).
+            let mut chunk: [(Option<B>, Option<fast::Parsed>); CHUNK] = std::array::from_fn(|_| (None, None));
             let mut n = 0;
             for slot in chunk.iter_mut() {
                 let Some(pkt) = pkts.next() else { break };
@@ -213,7 +236,7 @@ impl Pipeline {
                 if let Some(f) = &p {
                     self.l3.flows.prefetch_index(f.hash);
                 }
-                *slot = Some((pkt, p));
+                *slot = (Some(pkt), p);
                 n += 1;
             }
             for j in 0..PREFETCH_AHEAD.min(n) {
@@ -221,8 +244,10 @@ impl Pipeline {
             }
             for j in 0..n {
                 request_entry(&self.l3.flows, chunk.get_mut(j + PREFETCH_AHEAD));
-                if let Some((pkt, p)) = chunk.get_mut(j).and_then(Option::take) {
-                    self.route_stateful(tables, ingress, pkt, p, now_ms, egress);
+                if let Some((slot, p)) = chunk.get_mut(j) {
+                    if let Some(pkt) = slot.take() {
+                        self.route_stateful(tables, ingress, pkt, p.as_ref(), now_ms, egress);
+                    }
                 }
             }
             if n < CHUNK {
@@ -253,12 +278,12 @@ impl Pipeline {
         tables: &Tables,
         ingress: Ingress,
         mut pkt: B,
-        p: Option<fast::Parsed>,
+        p: Option<&fast::Parsed>,
         now_ms: u64,
         egress: &mut E,
     ) {
         if let Some(p) = p.filter(|_| self.fast_path) {
-            if let Some(out) = fast::hit(&tables.l3, &mut self.l3, &p, pkt.data_mut(), now_ms) {
+            if let Some(out) = fast::hit(&tables.l3, &mut self.l3, p, pkt.data_mut(), now_ms) {
                 self.l3_egress(pkt, p.tagged(), out, egress);
                 return;
             }
@@ -436,8 +461,8 @@ impl Pipeline {
 /// past the chunk or the packet had no parse) and leaves the id the index named as the
 /// packet's lookup hint.
 #[inline(always)]
-fn request_entry<B, A: Copy + Default>(flows: &FlowTable<A>, slot: Option<&mut Option<(B, Option<fast::Parsed>)>>) {
-    if let Some(Some((_, Some(f)))) = slot {
+fn request_entry<B, A: Copy + Default>(flows: &FlowTable<A>, slot: Option<&mut (Option<B>, Option<fast::Parsed>)>) {
+    if let Some((Some(_), Some(f))) = slot {
         f.hint = flows.prefetch_entry(f.hash);
     }
 }
